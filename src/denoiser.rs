@@ -1,0 +1,405 @@
+//! The streaming PercepNet engine for one channel at 48 kHz (no plugin types).
+//!
+//! Timeline. Every hop of N = 480 samples completes a new frame j whose window is the last
+//! 2N samples. The engine analyses frame j (spectrum, pitch, comb filter, features) and then
+//! synthesises the frame t = j - `LOOKAHEAD_FRAMES` with gains that the [`GainEstimator`]
+//! chose after seeing the features of frames up to j. Overlap-add finishes the N samples
+//! that start frame t. So at hop granularity the output is `HOP * (1 + LOOKAHEAD_FRAMES)` =
+//! 960 samples behind; [`Denoiser::process`] re-blocks any buffer size into hops, which adds
+//! one hop, for a total of exactly [`LATENCY`] = 1440 samples (30 ms): 20 ms of window +
+//! 10 ms of lookahead.
+//!
+//! The comb filter of frame t reads up to `LOOKAHEAD_FRAMES` hops of future samples (taps
+//! beyond them are dropped, see [`comb`]); the features of frame j use a comb filter that
+//! reads nothing past frame j's window, so features never need samples the engine lacks.
+
+use crate::dsp::bands::{self, BandArray};
+use crate::dsp::comb::{self, COMB_M};
+use crate::dsp::pitch::{PitchEstimate, PitchTracker, PITCH_BUF, PITCH_MAX, PITCH_MIN};
+use crate::dsp::postfilter;
+use crate::dsp::stft::{OverlapAdd, Spectrum, Stft, ZERO_SPECTRUM};
+#[cfg(doc)]
+use crate::LATENCY;
+use crate::{HOP, LOOKAHEAD_FRAMES, NB_BANDS, NB_BINS, WINDOW};
+
+/// Network input features per frame: 34 log band energies, 34 pitch coherences, the pitch
+/// period and the pitch correlation.
+pub const NB_FEATURES: usize = 2 * NB_BANDS + 2;
+
+/// Floor added to band energies before the logarithm of the features.
+pub const LOG_ENERGY_FLOOR: f32 = 1e-5;
+
+/// Largest magnitude accepted from the input; anything beyond (or not finite) is clamped
+/// (or zeroed) so one bad sample cannot poison the history.
+pub const INPUT_LIMIT: f32 = 1.0e4;
+
+/// Samples of input history kept: enough for the pitch search and for the comb filter of
+/// frame t (M periods before its window, its window, and the lookahead after it).
+pub const HISTORY: usize = max(PITCH_BUF, COMB_M * PITCH_MAX + WINDOW + LOOKAHEAD_FRAMES * HOP);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// User-facing settings of the engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DenoiserParams {
+    /// Attenuation limit L in dB (0..=100): gains are floored at 10^(-L/20); 100 = no limit.
+    pub attenuation_limit_db: f32,
+    /// Envelope post-filter strength s in [0, 1].
+    pub post_filter: f32,
+}
+
+impl Default for DenoiserParams {
+    fn default() -> Self {
+        Self { attenuation_limit_db: 100.0, post_filter: 1.0 }
+    }
+}
+
+/// Per-band outputs of a gain estimator for one frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BandGains {
+    /// g_b in [0, 1].
+    pub gain: BandArray,
+    /// r_b in [0, 1].
+    pub strength: BandArray,
+}
+
+impl Default for BandGains {
+    fn default() -> Self {
+        Self { gain: [1.0; NB_BANDS], strength: [0.0; NB_BANDS] }
+    }
+}
+
+/// What the engine knows of the frame t it is about to synthesise.
+pub struct FrameView<'a> {
+    /// X(k): the input spectrum of frame t.
+    pub x: &'a Spectrum,
+    /// P(k): the spectrum of the comb-filtered input of frame t.
+    pub p: &'a Spectrum,
+    /// E_b(X).
+    pub ex: &'a BandArray,
+    /// q_b: pitch coherence of X with P.
+    pub coherence: &'a BandArray,
+    /// The pitch the comb filter of frame t used.
+    pub pitch: PitchEstimate,
+}
+
+/// Supplies g_b and r_b for each frame.
+pub trait GainEstimator {
+    /// `features` describe the newest frame j; `frame` is frame t = j - LOOKAHEAD_FRAMES;
+    /// write the gains of frame t into `out`. Runs on the audio thread: no allocation.
+    fn estimate(&mut self, features: &[f32; NB_FEATURES], frame: &FrameView, out: &mut BandGains);
+    /// Forget all history.
+    fn reset(&mut self) {}
+}
+
+/// g_b = 1, r_b = 0 everywhere: the engine is then an exact delay.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnityEstimator;
+
+impl GainEstimator for UnityEstimator {
+    fn estimate(&mut self, _: &[f32; NB_FEATURES], _: &FrameView, out: &mut BandGains) {
+        *out = BandGains::default();
+    }
+}
+
+/// The last `HISTORY` input samples, newest last.
+pub struct Timeline {
+    buf: Vec<f32>,
+}
+
+impl Timeline {
+    pub fn new() -> Self {
+        Self { buf: vec![0.0; HISTORY] }
+    }
+
+    pub fn reset(&mut self) {
+        self.buf.fill(0.0);
+    }
+
+    /// Appends one hop, replacing non-finite samples by 0 and clamping to ±`INPUT_LIMIT`.
+    pub fn push(&mut self, hop: &[f32]) {
+        debug_assert_eq!(hop.len(), HOP);
+        self.buf.copy_within(HOP.., 0);
+        for (d, s) in self.buf[HISTORY - HOP..].iter_mut().zip(hop) {
+            *d = if s.is_finite() { s.clamp(-INPUT_LIMIT, INPUT_LIMIT) } else { 0.0 };
+        }
+    }
+
+    /// Index in the history where the window of frame `newest - lookahead` starts.
+    fn window_start(lookahead: usize) -> usize {
+        HISTORY - WINDOW - lookahead * HOP
+    }
+
+    /// The 2N samples of frame `newest - lookahead`.
+    pub fn window(&self, lookahead: usize) -> &[f32] {
+        let s = Self::window_start(lookahead);
+        &self.buf[s..s + WINDOW]
+    }
+
+    /// The last `PITCH_BUF` samples, as the pitch tracker wants them.
+    pub fn pitch_history(&self) -> &[f32] {
+        &self.buf[HISTORY - PITCH_BUF..]
+    }
+
+    /// p(n) over the window of frame `newest - lookahead`, reading only the samples held.
+    pub fn comb_window(&self, lookahead: usize, period: usize, out: &mut [f32; WINDOW]) {
+        comb::comb_filter(&self.buf, Self::window_start(lookahead), period, out);
+    }
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One frame's band analysis of a spectrum X and its comb-filtered P.
+#[derive(Clone, Copy)]
+pub struct BandAnalysis {
+    pub ex: BandArray,
+    pub ep: BandArray,
+    pub coherence: BandArray,
+}
+
+impl Default for BandAnalysis {
+    fn default() -> Self {
+        Self { ex: [0.0; NB_BANDS], ep: [0.0; NB_BANDS], coherence: [0.0; NB_BANDS] }
+    }
+}
+
+impl BandAnalysis {
+    /// E_b(X), E_b(P) and q_b = C_b(X, P) / sqrt(E_b(X) E_b(P)).
+    pub fn compute(&mut self, x: &Spectrum, p: &Spectrum) {
+        let mut corr = [0.0; NB_BANDS];
+        bands::band_energy(x, &mut self.ex);
+        bands::band_energy(p, &mut self.ep);
+        bands::band_correlation(x, p, &mut corr);
+        comb::pitch_coherence(&corr, &self.ex, &self.ep, &mut self.coherence);
+    }
+}
+
+/// Features of a frame: [log10(E_b + floor)]_b, [q_b]_b, log2(T / 256), pitch correlation.
+pub fn compute_features(analysis: &BandAnalysis, pitch: PitchEstimate, out: &mut [f32; NB_FEATURES]) {
+    let (energies, rest) = out.split_at_mut(NB_BANDS);
+    let (coherences, pitch_out) = rest.split_at_mut(NB_BANDS);
+    for (f, e) in energies.iter_mut().zip(&analysis.ex) {
+        *f = (e + LOG_ENERGY_FLOOR).log10();
+    }
+    coherences.copy_from_slice(&analysis.coherence);
+    let period = pitch.period.clamp(PITCH_MIN, PITCH_MAX) as f32;
+    pitch_out[0] = (period / 256.0).log2();
+    pitch_out[1] = pitch.correlation;
+}
+
+/// Y(k) = (1 - r(k)) X(k) + r(k) P(k), then each band rescaled to the energy E_b(X) it had
+/// before mixing, so the mix changes the tone-to-noise ratio but not the envelope.
+pub fn mix_pitch_filter(x: &Spectrum, p: &Spectrum, strength: &BandArray, ex: &BandArray, y: &mut Spectrum) {
+    if strength.iter().all(|&r| r <= 0.0) {
+        y.copy_from_slice(x);
+        return;
+    }
+    let mut r = [0.0; NB_BINS];
+    bands::interpolate(strength, &mut r);
+    for (((yk, xk), pk), rk) in y.iter_mut().zip(x).zip(p).zip(&r) {
+        let rk = rk.clamp(0.0, 1.0);
+        *yk = xk * (1.0 - rk) + pk * rk;
+    }
+    let mut ey = [0.0; NB_BANDS];
+    bands::band_energy(y, &mut ey);
+    let mut norm = [1.0; NB_BANDS];
+    for ((n, a), b) in norm.iter_mut().zip(ex).zip(&ey) {
+        if *b > 1e-12 {
+            *n = (a / b).sqrt();
+        }
+    }
+    bands::interpolate(&norm, &mut r);
+    for (yk, nk) in y.iter_mut().zip(&r) {
+        *yk *= *nk;
+    }
+}
+
+/// Z(k) = g(k) Y(k) with g(k) = sum_b w_b(k) g_b.
+pub fn apply_band_gains(gains: &BandArray, y: &mut Spectrum) {
+    let mut g = [0.0; NB_BINS];
+    bands::interpolate(gains, &mut g);
+    for (yk, gk) in y.iter_mut().zip(&g) {
+        *yk *= *gk;
+    }
+}
+
+/// The streaming PercepNet engine for one channel at 48 kHz.
+pub struct Denoiser<E: GainEstimator = UnityEstimator> {
+    estimator: E,
+    params: DenoiserParams,
+    timeline: Timeline,
+    stft: Stft,
+    pitch: PitchTracker,
+    ola: OverlapAdd,
+    /// X of the last LOOKAHEAD_FRAMES + 1 frames, indexed by frame number modulo its length.
+    spectra: Vec<Spectrum>,
+    frame: usize,
+    comb_buf: [f32; WINDOW],
+    p: Spectrum,
+    y: Spectrum,
+    synth: [f32; WINDOW],
+    newest: BandAnalysis,
+    delayed: BandAnalysis,
+    features: [f32; NB_FEATURES],
+    gains: BandGains,
+    applied: BandGains,
+    /// Re-blocking: input samples of the hop being filled, output of the last hop.
+    fifo_in: [f32; HOP],
+    fifo_out: [f32; HOP],
+    fifo_pos: usize,
+}
+
+impl<E: GainEstimator> Denoiser<E> {
+    /// Allocates everything the engine will ever need.
+    pub fn new(estimator: E) -> Self {
+        Self {
+            estimator,
+            params: DenoiserParams::default(),
+            timeline: Timeline::new(),
+            stft: Stft::new(),
+            pitch: PitchTracker::new(),
+            ola: OverlapAdd::new(),
+            spectra: vec![ZERO_SPECTRUM; LOOKAHEAD_FRAMES + 1],
+            frame: 0,
+            comb_buf: [0.0; WINDOW],
+            p: ZERO_SPECTRUM,
+            y: ZERO_SPECTRUM,
+            synth: [0.0; WINDOW],
+            newest: BandAnalysis::default(),
+            delayed: BandAnalysis::default(),
+            features: [0.0; NB_FEATURES],
+            gains: BandGains::default(),
+            applied: BandGains::default(),
+            fifo_in: [0.0; HOP],
+            fifo_out: [0.0; HOP],
+            fifo_pos: 0,
+        }
+    }
+
+    /// Clears all history (as after construction); allocates nothing.
+    pub fn reset(&mut self) {
+        self.timeline.reset();
+        self.pitch.reset();
+        self.ola.reset();
+        self.spectra.iter_mut().for_each(|s| *s = ZERO_SPECTRUM);
+        self.frame = 0;
+        self.gains = BandGains::default();
+        self.applied = BandGains::default();
+        self.fifo_in = [0.0; HOP];
+        self.fifo_out = [0.0; HOP];
+        self.fifo_pos = 0;
+        self.estimator.reset();
+    }
+
+    pub fn set_params(&mut self, params: DenoiserParams) {
+        self.params = params;
+    }
+
+    pub fn params(&self) -> DenoiserParams {
+        self.params
+    }
+
+    pub fn estimator(&self) -> &E {
+        &self.estimator
+    }
+
+    pub fn estimator_mut(&mut self) -> &mut E {
+        &mut self.estimator
+    }
+
+    /// The gains applied to the most recent synthesised frame (for meters): g_b after the
+    /// post-filter and attenuation limit, and r_b.
+    pub fn last_gains(&self) -> &BandGains {
+        &self.applied
+    }
+
+    /// The features of the newest frame (what the estimator saw last).
+    pub fn last_features(&self) -> &[f32; NB_FEATURES] {
+        &self.features
+    }
+
+    /// Processes any number of samples; the output is the denoised input delayed by exactly
+    /// [`LATENCY`] samples. Allocates nothing.
+    pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        debug_assert_eq!(input.len(), output.len());
+        let mut done = 0;
+        while done < input.len() {
+            let n = (HOP - self.fifo_pos).min(input.len() - done);
+            let range = self.fifo_pos..self.fifo_pos + n;
+            output[done..done + n].copy_from_slice(&self.fifo_out[range.clone()]);
+            self.fifo_in[range].copy_from_slice(&input[done..done + n]);
+            self.fifo_pos += n;
+            done += n;
+            if self.fifo_pos == HOP {
+                let hop = self.fifo_in;
+                let mut out = [0.0; HOP];
+                self.process_hop(&hop, &mut out);
+                self.fifo_out = out;
+                self.fifo_pos = 0;
+            }
+        }
+    }
+
+    /// Processes one hop of `HOP` samples; the output is `LATENCY - HOP` samples behind.
+    pub fn process_hop(&mut self, input: &[f32], output: &mut [f32]) {
+        debug_assert_eq!(input.len(), HOP);
+        debug_assert_eq!(output.len(), HOP);
+        self.timeline.push(input);
+        let slots = self.spectra.len();
+        let newest = self.frame % slots;
+        let delayed = (self.frame + 1) % slots;
+        self.frame = self.frame.wrapping_add(1);
+
+        // Newest frame j: spectrum, pitch, causal comb filter, features.
+        self.stft.analyze(self.timeline.window(0), &mut self.spectra[newest]);
+        let pitch_j = self.pitch.push_frame(self.timeline.pitch_history());
+        self.timeline.comb_window(0, pitch_j.period, &mut self.comb_buf);
+        self.stft.analyze(&self.comb_buf, &mut self.p);
+        self.newest.compute(&self.spectra[newest], &self.p);
+        compute_features(&self.newest, pitch_j, &mut self.features);
+
+        // Frame t = j - LOOKAHEAD_FRAMES: comb filter with lookahead, estimator, synthesis.
+        let pitch_t = self.pitch.delayed(LOOKAHEAD_FRAMES);
+        self.timeline.comb_window(LOOKAHEAD_FRAMES, pitch_t.period, &mut self.comb_buf);
+        self.stft.analyze(&self.comb_buf, &mut self.p);
+        let x = &self.spectra[delayed];
+        self.delayed.compute(x, &self.p);
+        let view = FrameView {
+            x,
+            p: &self.p,
+            ex: &self.delayed.ex,
+            coherence: &self.delayed.coherence,
+            pitch: pitch_t,
+        };
+        self.estimator.estimate(&self.features, &view, &mut self.gains);
+
+        let mut g = self.gains;
+        sanitize(&mut g.gain);
+        sanitize(&mut g.strength);
+        mix_pitch_filter(x, &self.p, &g.strength, &self.delayed.ex, &mut self.y);
+        postfilter::envelope_postfilter(&mut g.gain, &self.delayed.ex, self.params.post_filter);
+        postfilter::apply_floor(&mut g.gain, postfilter::attenuation_floor(self.params.attenuation_limit_db));
+        apply_band_gains(&g.gain, &mut self.y);
+        self.applied = g;
+
+        self.stft.synthesize(&self.y, &mut self.synth);
+        self.ola.push(&self.synth, output);
+    }
+}
+
+/// Clamps estimator outputs to [0, 1], mapping NaN to 1 (pass-through).
+fn sanitize(values: &mut BandArray) {
+    for v in values.iter_mut() {
+        *v = if v.is_nan() { 1.0 } else { v.clamp(0.0, 1.0) };
+    }
+}

@@ -1,0 +1,8 @@
+//! The signal-processing blocks of PercepNet, as small pure functions and the minimal state
+//! they need. Symbols follow `PERCEPNET.md`.
+
+pub mod bands;
+pub mod comb;
+pub mod pitch;
+pub mod postfilter;
+pub mod stft;
