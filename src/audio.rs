@@ -21,13 +21,16 @@ impl Audio {
     /// The average of all channels.
     pub fn to_mono(&self) -> Vec<f32> {
         let n = self.channels.len().max(1) as f32;
-        (0..self.frames()).map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() / n).collect()
+        (0..self.frames())
+            .map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() / n)
+            .collect()
     }
 }
 
 /// Reads a WAV file (PCM 8/16/24/32-bit or 32-bit float) into per-channel f32 samples.
 pub fn read_wav(path: &Path) -> Result<Audio> {
-    let reader = hound::WavReader::open(path).with_context(|| format!("cannot read WAV file {}", path.display()))?;
+    let reader = hound::WavReader::open(path)
+        .with_context(|| format!("cannot read WAV file {}", path.display()))?;
     let spec = reader.spec();
     if spec.channels == 0 {
         bail!("{}: WAV file declares no channels", path.display());
@@ -36,7 +39,10 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
         hound::SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>(),
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            reader.into_samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect::<Result<_, _>>()
+            reader
+                .into_samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
         }
     }
     .with_context(|| format!("{}: corrupt or truncated WAV data", path.display()))?;
@@ -47,14 +53,19 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
             c.push(*s);
         }
     }
-    Ok(Audio { sample_rate: spec.sample_rate, channels, spec })
+    Ok(Audio {
+        sample_rate: spec.sample_rate,
+        channels,
+        spec,
+    })
 }
 
 /// Writes per-channel samples with the given spec (integer formats are clipped to range).
 pub fn write_wav(path: &Path, channels: &[Vec<f32>], spec: hound::WavSpec) -> Result<()> {
     let mut spec = spec;
     spec.channels = channels.len() as u16;
-    let mut w = hound::WavWriter::create(path, spec).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     let frames = channels.first().map_or(0, Vec::len);
     let full_scale = (1u64 << (spec.bits_per_sample.max(1) - 1)) as f32;
     for i in 0..frames {
@@ -62,19 +73,27 @@ pub fn write_wav(path: &Path, channels: &[Vec<f32>], spec: hound::WavSpec) -> Re
             match spec.sample_format {
                 hound::SampleFormat::Float => w.write_sample(c[i])?,
                 hound::SampleFormat::Int => {
-                    let v = (c[i] * full_scale).round().clamp(-full_scale, full_scale - 1.0);
+                    let v = (c[i] * full_scale)
+                        .round()
+                        .clamp(-full_scale, full_scale - 1.0);
                     w.write_sample(v as i32)?
                 }
             }
         }
     }
-    w.finalize().with_context(|| format!("cannot finish {}", path.display()))?;
+    w.finalize()
+        .with_context(|| format!("cannot finish {}", path.display()))?;
     Ok(())
 }
 
 /// A 32-bit float WAV spec at `sample_rate` (channel count is set when writing).
 pub fn float_spec(sample_rate: u32) -> hound::WavSpec {
-    hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float }
+    hound::WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    }
 }
 
 fn energy(x: &[f32]) -> f64 {
@@ -83,7 +102,11 @@ fn energy(x: &[f32]) -> f64 {
 
 /// SNR = 10 log10(sum s^2 / sum (s - e)^2) in dB.
 pub fn snr_db(reference: &[f32], estimate: &[f32]) -> f64 {
-    let err: f64 = reference.iter().zip(estimate).map(|(&s, &e)| (f64::from(s) - f64::from(e)).powi(2)).sum();
+    let err: f64 = reference
+        .iter()
+        .zip(estimate)
+        .map(|(&s, &e)| (f64::from(s) - f64::from(e)).powi(2))
+        .sum();
     10.0 * (energy(reference) / err.max(1e-20)).log10()
 }
 
@@ -113,6 +136,11 @@ pub fn mix_at_snr(clean: &[f32], noise: &[f32], snr_db: f32) -> Result<Vec<f32>>
         bail!("the noise file is empty or silent");
     }
     let looped: Vec<f32> = noise.iter().copied().cycle().take(clean.len()).collect();
-    let gain = (energy(clean) / energy(&looped).max(1e-20) / 10f64.powf(f64::from(snr_db) / 10.0)).sqrt() as f32;
-    Ok(clean.iter().zip(&looped).map(|(s, n)| s + gain * n).collect())
+    let gain = (energy(clean) / energy(&looped).max(1e-20) / 10f64.powf(f64::from(snr_db) / 10.0))
+        .sqrt() as f32;
+    Ok(clean
+        .iter()
+        .zip(&looped)
+        .map(|(s, n)| s + gain * n)
+        .collect())
 }

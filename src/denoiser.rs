@@ -18,9 +18,7 @@ use crate::dsp::comb::{self, COMB_M};
 use crate::dsp::pitch::{PitchEstimate, PitchTracker, PITCH_BUF, PITCH_MAX, PITCH_MIN};
 use crate::dsp::postfilter;
 use crate::dsp::stft::{OverlapAdd, Spectrum, Stft, ZERO_SPECTRUM};
-#[cfg(doc)]
-use crate::LATENCY;
-use crate::{HOP, LOOKAHEAD_FRAMES, NB_BANDS, NB_BINS, WINDOW};
+use crate::{HOP, LATENCY, LOOKAHEAD_FRAMES, NB_BANDS, NB_BINS, WINDOW};
 
 /// Network input features per frame: 34 log band energies, 34 pitch coherences, the pitch
 /// period and the pitch correlation.
@@ -35,7 +33,10 @@ pub const INPUT_LIMIT: f32 = 1.0e4;
 
 /// Samples of input history kept: enough for the pitch search and for the comb filter of
 /// frame t (M periods before its window, its window, and the lookahead after it).
-pub const HISTORY: usize = max(PITCH_BUF, COMB_M * PITCH_MAX + WINDOW + LOOKAHEAD_FRAMES * HOP);
+pub const HISTORY: usize = max(
+    PITCH_BUF,
+    COMB_M * PITCH_MAX + WINDOW + LOOKAHEAD_FRAMES * HOP,
+);
 
 const fn max(a: usize, b: usize) -> usize {
     if a > b {
@@ -56,7 +57,10 @@ pub struct DenoiserParams {
 
 impl Default for DenoiserParams {
     fn default() -> Self {
-        Self { attenuation_limit_db: 100.0, post_filter: 1.0 }
+        Self {
+            attenuation_limit_db: 100.0,
+            post_filter: 1.0,
+        }
     }
 }
 
@@ -71,7 +75,10 @@ pub struct BandGains {
 
 impl Default for BandGains {
     fn default() -> Self {
-        Self { gain: [1.0; NB_BANDS], strength: [0.0; NB_BANDS] }
+        Self {
+            gain: [1.0; NB_BANDS],
+            strength: [0.0; NB_BANDS],
+        }
     }
 }
 
@@ -115,7 +122,9 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn new() -> Self {
-        Self { buf: vec![0.0; HISTORY] }
+        Self {
+            buf: vec![0.0; HISTORY],
+        }
     }
 
     pub fn reset(&mut self) {
@@ -127,7 +136,11 @@ impl Timeline {
         debug_assert_eq!(hop.len(), HOP);
         self.buf.copy_within(HOP.., 0);
         for (d, s) in self.buf[HISTORY - HOP..].iter_mut().zip(hop) {
-            *d = if s.is_finite() { s.clamp(-INPUT_LIMIT, INPUT_LIMIT) } else { 0.0 };
+            *d = if s.is_finite() {
+                s.clamp(-INPUT_LIMIT, INPUT_LIMIT)
+            } else {
+                0.0
+            };
         }
     }
 
@@ -169,7 +182,11 @@ pub struct BandAnalysis {
 
 impl Default for BandAnalysis {
     fn default() -> Self {
-        Self { ex: [0.0; NB_BANDS], ep: [0.0; NB_BANDS], coherence: [0.0; NB_BANDS] }
+        Self {
+            ex: [0.0; NB_BANDS],
+            ep: [0.0; NB_BANDS],
+            coherence: [0.0; NB_BANDS],
+        }
     }
 }
 
@@ -185,7 +202,11 @@ impl BandAnalysis {
 }
 
 /// Features of a frame: [log10(E_b + floor)]_b, [q_b]_b, log2(T / 256), pitch correlation.
-pub fn compute_features(analysis: &BandAnalysis, pitch: PitchEstimate, out: &mut [f32; NB_FEATURES]) {
+pub fn compute_features(
+    analysis: &BandAnalysis,
+    pitch: PitchEstimate,
+    out: &mut [f32; NB_FEATURES],
+) {
     let (energies, rest) = out.split_at_mut(NB_BANDS);
     let (coherences, pitch_out) = rest.split_at_mut(NB_BANDS);
     for (f, e) in energies.iter_mut().zip(&analysis.ex) {
@@ -199,7 +220,13 @@ pub fn compute_features(analysis: &BandAnalysis, pitch: PitchEstimate, out: &mut
 
 /// Y(k) = (1 - r(k)) X(k) + r(k) P(k), then each band rescaled to the energy E_b(X) it had
 /// before mixing, so the mix changes the tone-to-noise ratio but not the envelope.
-pub fn mix_pitch_filter(x: &Spectrum, p: &Spectrum, strength: &BandArray, ex: &BandArray, y: &mut Spectrum) {
+pub fn mix_pitch_filter(
+    x: &Spectrum,
+    p: &Spectrum,
+    strength: &BandArray,
+    ex: &BandArray,
+    y: &mut Spectrum,
+) {
     if strength.iter().all(|&r| r <= 0.0) {
         y.copy_from_slice(x);
         return;
@@ -350,6 +377,17 @@ impl<E: GainEstimator> Denoiser<E> {
         }
     }
 
+    /// Denoises a whole signal offline: feeds it and `LATENCY` samples of flush, and returns
+    /// the output with the latency removed (same length, time-aligned with the input).
+    pub fn process_offline(&mut self, input: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; input.len() + LATENCY];
+        let mut padded = input.to_vec();
+        padded.resize(input.len() + LATENCY, 0.0);
+        self.process(&padded, &mut out);
+        out.drain(..LATENCY);
+        out
+    }
+
     /// Processes one hop of `HOP` samples; the output is `LATENCY - HOP` samples behind.
     pub fn process_hop(&mut self, input: &[f32], output: &mut [f32]) {
         debug_assert_eq!(input.len(), HOP);
@@ -361,16 +399,19 @@ impl<E: GainEstimator> Denoiser<E> {
         self.frame = self.frame.wrapping_add(1);
 
         // Newest frame j: spectrum, pitch, causal comb filter, features.
-        self.stft.analyze(self.timeline.window(0), &mut self.spectra[newest]);
+        self.stft
+            .analyze(self.timeline.window(0), &mut self.spectra[newest]);
         let pitch_j = self.pitch.push_frame(self.timeline.pitch_history());
-        self.timeline.comb_window(0, pitch_j.period, &mut self.comb_buf);
+        self.timeline
+            .comb_window(0, pitch_j.period, &mut self.comb_buf);
         self.stft.analyze(&self.comb_buf, &mut self.p);
         self.newest.compute(&self.spectra[newest], &self.p);
         compute_features(&self.newest, pitch_j, &mut self.features);
 
         // Frame t = j - LOOKAHEAD_FRAMES: comb filter with lookahead, estimator, synthesis.
         let pitch_t = self.pitch.delayed(LOOKAHEAD_FRAMES);
-        self.timeline.comb_window(LOOKAHEAD_FRAMES, pitch_t.period, &mut self.comb_buf);
+        self.timeline
+            .comb_window(LOOKAHEAD_FRAMES, pitch_t.period, &mut self.comb_buf);
         self.stft.analyze(&self.comb_buf, &mut self.p);
         let x = &self.spectra[delayed];
         self.delayed.compute(x, &self.p);
@@ -381,14 +422,18 @@ impl<E: GainEstimator> Denoiser<E> {
             coherence: &self.delayed.coherence,
             pitch: pitch_t,
         };
-        self.estimator.estimate(&self.features, &view, &mut self.gains);
+        self.estimator
+            .estimate(&self.features, &view, &mut self.gains);
 
         let mut g = self.gains;
         sanitize(&mut g.gain);
         sanitize(&mut g.strength);
         mix_pitch_filter(x, &self.p, &g.strength, &self.delayed.ex, &mut self.y);
         postfilter::envelope_postfilter(&mut g.gain, &self.delayed.ex, self.params.post_filter);
-        postfilter::apply_floor(&mut g.gain, postfilter::attenuation_floor(self.params.attenuation_limit_db));
+        postfilter::apply_floor(
+            &mut g.gain,
+            postfilter::attenuation_floor(self.params.attenuation_limit_db),
+        );
         apply_band_gains(&g.gain, &mut self.y);
         self.applied = g;
 

@@ -7,8 +7,10 @@
 //! CLAP/VST3 plugin.
 
 pub mod audio;
+pub mod dataset;
 pub mod denoiser;
 pub mod dsp;
+pub mod model;
 pub mod oracle;
 pub mod plugin;
 

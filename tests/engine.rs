@@ -1,6 +1,8 @@
 //! The streaming engine: exact latency, perfect reconstruction, band layout, robustness.
 
-use percepnet::denoiser::{BandGains, Denoiser, DenoiserParams, FrameView, GainEstimator, UnityEstimator, NB_FEATURES};
+use percepnet::denoiser::{
+    BandGains, Denoiser, DenoiserParams, FrameView, GainEstimator, UnityEstimator, NB_FEATURES,
+};
 use percepnet::dsp::bands::{band_weight, BAND_CENTERS};
 use percepnet::{HOP, LATENCY, NB_BANDS, NB_BINS};
 
@@ -47,8 +49,13 @@ fn unity_gains_reconstruct_input_delayed_by_latency_for_any_block_size() {
             engine.process(&input[pos..pos + block], &mut output[pos..pos + block]);
             pos += block;
         }
-        assert!(output[..LATENCY].iter().all(|&v| v.abs() < 1e-6), "output before the latency must be silent");
-        let max_err = (LATENCY..input.len()).map(|n| (output[n] - input[n - LATENCY]).abs()).fold(0.0f32, f32::max);
+        assert!(
+            output[..LATENCY].iter().all(|&v| v.abs() < 1e-6),
+            "output before the latency must be silent"
+        );
+        let max_err = (LATENCY..input.len())
+            .map(|n| (output[n] - input[n - LATENCY]).abs())
+            .fold(0.0f32, f32::max);
         assert!(max_err < 1e-5, "seed {seed}: max error {max_err}");
     }
 }
@@ -90,10 +97,16 @@ fn attenuation_limit_floors_the_gains() {
     let input = test_signal(48_000);
     for (limit, expect_db) in [(100.0f32, None), (12.0, Some(-12.0f64))] {
         let mut engine = Denoiser::new(Mute);
-        engine.set_params(DenoiserParams { attenuation_limit_db: limit, post_filter: 0.0 });
+        engine.set_params(DenoiserParams {
+            attenuation_limit_db: limit,
+            post_filter: 0.0,
+        });
         let mut out = vec![0.0; input.len()];
         engine.process(&input, &mut out);
-        let e_in: f64 = input[..input.len() - LATENCY].iter().map(|&v| f64::from(v).powi(2)).sum();
+        let e_in: f64 = input[..input.len() - LATENCY]
+            .iter()
+            .map(|&v| f64::from(v).powi(2))
+            .sum();
         let e_out: f64 = out[LATENCY..].iter().map(|&v| f64::from(v).powi(2)).sum();
         let db = 10.0 * (e_out / e_in).log10();
         match expect_db {
@@ -135,6 +148,8 @@ fn hostile_input_and_estimates_never_produce_non_finite_output() {
     clean.process(&input, &mut vec![0.0; input.len()]);
     clean.process(&tail, &mut out2);
     let start = LATENCY + 8 * HOP;
-    let err = (start..tail.len()).map(|n| (out2[n] - tail[n - LATENCY]).abs()).fold(0.0f32, f32::max);
+    let err = (start..tail.len())
+        .map(|n| (out2[n] - tail[n - LATENCY]).abs())
+        .fold(0.0f32, f32::max);
     assert!(err < 1e-4, "{err}");
 }

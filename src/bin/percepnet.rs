@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use percepnet::audio::{self, Audio};
-use percepnet::denoiser::DenoiserParams;
+use percepnet::dataset;
+use percepnet::denoiser::{Denoiser, DenoiserParams};
+use percepnet::model::{Network, NetworkEstimator};
 use percepnet::oracle::{self, OracleOptions};
-use percepnet::SAMPLE_RATE;
+use percepnet::{HOP, SAMPLE_RATE};
 
 #[derive(Parser)]
 #[command(version, about = "PercepNet speech denoiser")]
@@ -22,6 +24,51 @@ enum Command {
     /// Mix clean speech with noise, denoise with ideal (oracle) gains computed from the clean
     /// speech, write the result and print SNR and SI-SDR of the noisy mix and the output.
     Oracle(OracleArgs),
+    /// Make training features and targets (.pnf) from speech and noise lists.
+    Features(FeaturesArgs),
+    /// Denoise WAV files (48 kHz; any channel count), time-aligned with the input.
+    Denoise(DenoiseArgs),
+}
+
+#[derive(clap::Args)]
+struct FeaturesArgs {
+    /// Speech list: one `path[,bandwidth_hz]` per line (48 kHz WAV files).
+    #[arg(long)]
+    speech: PathBuf,
+    /// Noise list: one path per line (48 kHz WAV files).
+    #[arg(long)]
+    noise: PathBuf,
+    /// Optional impulse-response list (48 kHz WAV files) for reverberation.
+    #[arg(long)]
+    irs: Option<PathBuf>,
+    /// Number of mixed sequences.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// Seconds per sequence.
+    #[arg(long, default_value_t = 20.0)]
+    segment: f32,
+    /// Random seed (the output is a pure function of the inputs and the seed).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output .pnf file.
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct DenoiseArgs {
+    /// Input WAV.
+    input: PathBuf,
+    /// Output WAV (same format as the input).
+    output: PathBuf,
+    /// Weights file (.pnw); default: the weights built into this binary.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Attenuation limit in dB (0-100; 100 = no limit).
+    #[arg(long, default_value_t = 100.0)]
+    attenuation_limit: f32,
+    /// Envelope post-filter strength (0-1).
+    #[arg(long, default_value_t = 1.0)]
+    post_filter: f32,
 }
 
 #[derive(clap::Args)]
@@ -54,7 +101,12 @@ struct OracleArgs {
 fn read_mono_48k(path: &std::path::Path) -> Result<Vec<f32>> {
     let a: Audio = audio::read_wav(path)?;
     if a.sample_rate != SAMPLE_RATE {
-        bail!("{}: sample rate {} Hz; the oracle needs {} Hz input", path.display(), a.sample_rate, SAMPLE_RATE);
+        bail!(
+            "{}: sample rate {} Hz; the oracle needs {} Hz input",
+            path.display(),
+            a.sample_rate,
+            SAMPLE_RATE
+        );
     }
     Ok(a.to_mono())
 }
@@ -70,7 +122,14 @@ fn oracle_cmd(args: OracleArgs) -> Result<()> {
             attenuation_limit_db: 100.0,
             post_filter: if args.no_postfilter { 0.0 } else { 1.0 },
         };
-        oracle::run_band_oracle(&clean, &noisy, OracleOptions { comb: !args.no_comb }, params)
+        oracle::run_band_oracle(
+            &clean,
+            &noisy,
+            OracleOptions {
+                comb: !args.no_comb,
+            },
+            params,
+        )
     };
     let spec = audio::float_spec(SAMPLE_RATE);
     audio::write_wav(&args.out, &[out.clone()], spec)?;
@@ -82,12 +141,83 @@ fn oracle_cmd(args: OracleArgs) -> Result<()> {
         audio::snr_db(&clean, &noisy),
         audio::si_sdr_db(&clean, &noisy)
     );
-    println!("output: SNR {:6.2} dB  SI-SDR {:6.2} dB", audio::snr_db(&clean, &out), audio::si_sdr_db(&clean, &out));
+    println!(
+        "output: SNR {:6.2} dB  SI-SDR {:6.2} dB",
+        audio::snr_db(&clean, &out),
+        audio::si_sdr_db(&clean, &out)
+    );
     Ok(())
+}
+
+fn features_cmd(a: FeaturesArgs) -> Result<()> {
+    let speech = dataset::read_list(&a.speech)?;
+    let noise = dataset::read_list(&a.noise)?;
+    let irs = match &a.irs {
+        Some(p) => dataset::load_irs(p)?,
+        None => Vec::new(),
+    };
+    let cfg = dataset::MixConfig {
+        segment_s: a.segment,
+        ..Default::default()
+    };
+    let frames = dataset::generate(&a.out, &speech, &noise, &irs, &cfg, a.seed, a.count)?;
+    println!(
+        "{}: {frames} frames ({:.2} h)",
+        a.out.display(),
+        frames as f64 * HOP as f64 / SAMPLE_RATE as f64 / 3600.0
+    );
+    Ok(())
+}
+
+fn load_network(weights: Option<&std::path::Path>) -> Result<Network> {
+    let bytes = match weights {
+        Some(p) => {
+            std::fs::read(p).with_context(|| format!("cannot read weights {}", p.display()))?
+        }
+        None => match percepnet::model::embedded_weights() {
+            Some(b) => b.to_vec(),
+            None => bail!("this build has no embedded weights: pass --weights FILE.pnw"),
+        },
+    };
+    Network::from_bytes(&bytes).map_err(|e| {
+        anyhow!(
+            "{}: {e}",
+            weights.map_or("embedded weights".into(), |p| p.display().to_string())
+        )
+    })
+}
+
+fn denoise_cmd(a: DenoiseArgs) -> Result<()> {
+    let input = audio::read_wav(&a.input)?;
+    if input.sample_rate != SAMPLE_RATE {
+        bail!(
+            "{}: sample rate {} Hz; only {} Hz is supported for now",
+            a.input.display(),
+            input.sample_rate,
+            SAMPLE_RATE
+        );
+    }
+    let net = load_network(a.weights.as_deref())?;
+    let params = DenoiserParams {
+        attenuation_limit_db: a.attenuation_limit,
+        post_filter: a.post_filter,
+    };
+    let outputs: Vec<Vec<f32>> = input
+        .channels
+        .iter()
+        .map(|ch| {
+            let mut engine = Denoiser::new(NetworkEstimator::new(net.clone()));
+            engine.set_params(params);
+            engine.process_offline(ch)
+        })
+        .collect();
+    audio::write_wav(&a.output, &outputs, input.spec)
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Oracle(a) => oracle_cmd(a),
+        Command::Features(a) => features_cmd(a),
+        Command::Denoise(a) => denoise_cmd(a),
     }
 }

@@ -1,0 +1,391 @@
+//! Training data: mixes speech and noise with the augmentations of `PERCEPNET.md`, runs the
+//! engine with the oracle on them, and writes features and targets (`.pnf`, see
+//! `docs/FORMATS.md`). The features come from exactly the code the plugin runs.
+
+use std::f32::consts::PI;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use realfft::num_complex::Complex32;
+use realfft::RealFftPlanner;
+
+use crate::denoiser::{Denoiser, DenoiserParams, NB_FEATURES};
+use crate::dsp::bands::BAND_CENTERS;
+use crate::oracle::{Oracle, OracleOptions};
+use crate::{HOP, LATENCY, NB_BANDS, SAMPLE_RATE};
+
+/// `.pnf` magic and version.
+pub const FEATURES_MAGIC: &[u8; 8] = b"PNFEAT01";
+pub const FEATURES_VERSION: u32 = 1;
+/// f32 values per record: features, gains, strengths, care mask.
+pub const RECORD_LEN: usize = NB_FEATURES + 3 * NB_BANDS;
+/// Bin width in Hz of the band centres.
+const BIN_HZ: f32 = SAMPLE_RATE as f32 / (2 * HOP) as f32;
+/// Reverberant speech: the target keeps the direct sound and early reflections (50 ms).
+const EARLY_REFLECTIONS_S: f32 = 0.05;
+
+/// One speech or noise source: a 48 kHz WAV file and its measured bandwidth.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub bandwidth_hz: f32,
+}
+
+/// Reads a list file: one `path[,bandwidth_hz]` per line (`#` comments); relative paths are
+/// relative to the list's folder.
+pub fn read_list(list: &Path) -> Result<Vec<Source>> {
+    let text =
+        std::fs::read_to_string(list).with_context(|| format!("cannot read {}", list.display()))?;
+    let base = list.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split(',');
+        let path = base.join(parts.next().unwrap_or_default().trim());
+        let bandwidth_hz = match parts.next() {
+            Some(b) => b
+                .trim()
+                .parse()
+                .with_context(|| format!("{}:{}: bad bandwidth", list.display(), i + 1))?,
+            None => SAMPLE_RATE as f32 / 2.0,
+        };
+        out.push(Source { path, bandwidth_hz });
+    }
+    if out.is_empty() {
+        bail!("{}: no sources listed", list.display());
+    }
+    Ok(out)
+}
+
+/// Augmentation settings.
+#[derive(Clone, Debug)]
+pub struct MixConfig {
+    /// Length of one mixed sequence in seconds.
+    pub segment_s: f32,
+    pub snr_min_db: f32,
+    pub snr_max_db: f32,
+    /// Probability that a sequence has no speech / no noise.
+    pub p_noise_only: f64,
+    pub p_speech_only: f64,
+    /// Probability of reverberation on the speech (when impulse responses are given).
+    pub p_reverb: f64,
+    /// Probability of a random low-pass on the mix.
+    pub p_lowpass: f64,
+}
+
+impl Default for MixConfig {
+    fn default() -> Self {
+        Self {
+            segment_s: 20.0,
+            snr_min_db: -5.0,
+            snr_max_db: 30.0,
+            p_noise_only: 0.05,
+            p_speech_only: 0.05,
+            p_reverb: 0.3,
+            p_lowpass: 0.15,
+        }
+    }
+}
+
+/// Reads a 48 kHz file as mono.
+fn load(path: &Path) -> Result<Vec<f32>> {
+    let a = crate::audio::read_wav(path)?;
+    if a.sample_rate != SAMPLE_RATE {
+        bail!(
+            "{}: {} Hz, training sources must be {} Hz",
+            path.display(),
+            a.sample_rate,
+            SAMPLE_RATE
+        );
+    }
+    Ok(a.to_mono())
+}
+
+/// Direct-form biquad y(n) = x(n) + b1 x(n-1) + b2 x(n-2) - a1 y(n-1) - a2 y(n-2), in place.
+pub fn biquad(x: &mut [f32], b: [f32; 2], a: [f32; 2]) {
+    let (mut x1, mut x2, mut y1, mut y2) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+    for v in x.iter_mut() {
+        let y = *v + b[0] * x1 + b[1] * x2 - a[0] * y1 - a[1] * y2;
+        x2 = x1;
+        x1 = *v;
+        y2 = y1;
+        y1 = y;
+        *v = y;
+    }
+}
+
+/// A random spectral tilt/colouring as in RNNoise: a second-order filter with zeros and
+/// poles drawn in [-3/8, 3/8] (always stable).
+pub fn random_filter(rng: &mut StdRng, x: &mut [f32]) {
+    let mut r = || rng.random_range(-0.375f32..0.375);
+    let (b, a) = ([r(), r()], [r(), r()]);
+    biquad(x, b, a);
+}
+
+/// Second-order Butterworth low-pass at `fc` Hz (bilinear transform), in place.
+pub fn lowpass(x: &mut [f32], fc: f32) {
+    let k = (PI * fc / SAMPLE_RATE as f32).tan();
+    let norm = 1.0 / (1.0 + std::f32::consts::SQRT_2 * k + k * k);
+    let b0 = k * k * norm;
+    let a1 = 2.0 * (k * k - 1.0) * norm;
+    let a2 = (1.0 - std::f32::consts::SQRT_2 * k + k * k) * norm;
+    biquad(x, [2.0, 1.0], [a1 / 1.0, a2]);
+    x.iter_mut().for_each(|v| *v *= b0);
+}
+
+/// Linear convolution y = x * h by FFT, truncated to `x.len()`.
+pub fn fft_convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
+    let n = (x.len() + h.len()).next_power_of_two();
+    let mut planner = RealFftPlanner::<f32>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let spectrum = |v: &[f32]| {
+        let mut buf = vec![0.0; n];
+        buf[..v.len()].copy_from_slice(v);
+        let mut out = vec![Complex32::new(0.0, 0.0); n / 2 + 1];
+        let _ = fwd.process(&mut buf, &mut out);
+        out
+    };
+    let mut xs = spectrum(x);
+    let hs = spectrum(h);
+    xs.iter_mut().zip(&hs).for_each(|(a, b)| *a *= b);
+    xs[0].im = 0.0;
+    xs[n / 2].im = 0.0;
+    let mut y = vec![0.0; n];
+    let _ = inv.process(&mut xs, &mut y);
+    y.truncate(x.len());
+    let scale = 1.0 / n as f32;
+    y.iter_mut().for_each(|v| *v *= scale);
+    y
+}
+
+fn energy(x: &[f32]) -> f32 {
+    x.iter().map(|v| v * v).sum()
+}
+
+/// Fills `len` samples with random excerpts of random sources, with short random gaps.
+fn fill_from(
+    rng: &mut StdRng,
+    sources: &[Source],
+    len: usize,
+    gaps: bool,
+) -> Result<(Vec<f32>, f32)> {
+    let mut out = Vec::with_capacity(len);
+    let mut bandwidth = f32::MAX;
+    while out.len() < len {
+        let s = &sources[rng.random_range(0..sources.len())];
+        let audio = load(&s.path)?;
+        if audio.is_empty() {
+            continue;
+        }
+        bandwidth = bandwidth.min(s.bandwidth_hz);
+        let start = if audio.len() > len {
+            rng.random_range(0..audio.len() - len / 2)
+        } else {
+            0
+        };
+        let take = (audio.len() - start).min(len - out.len());
+        out.extend_from_slice(&audio[start..start + take]);
+        if gaps && rng.random_bool(0.3) {
+            let gap = rng
+                .random_range(0..SAMPLE_RATE as usize / 2)
+                .min(len - out.len());
+            out.extend(std::iter::repeat_n(0.0, gap));
+        }
+    }
+    Ok((out, bandwidth))
+}
+
+/// One augmented training pair: the noisy input, the target speech and its bandwidth.
+pub struct Mix {
+    pub noisy: Vec<f32>,
+    pub target: Vec<f32>,
+    pub bandwidth_hz: f32,
+}
+
+/// Builds one augmented mix of `cfg.segment_s` seconds.
+pub fn make_mix(
+    rng: &mut StdRng,
+    speech: &[Source],
+    noise: &[Source],
+    irs: &[Vec<f32>],
+    cfg: &MixConfig,
+) -> Result<Mix> {
+    let len = (cfg.segment_s * SAMPLE_RATE as f32) as usize;
+    let (mut s, bandwidth) = fill_from(rng, speech, len, true)?;
+    let (mut n, _) = fill_from(rng, noise, len, false)?;
+    random_filter(rng, &mut s);
+    random_filter(rng, &mut n);
+    // Reverberation: the input hears the whole response, the target only its early part.
+    let mut target = s.clone();
+    if !irs.is_empty() && rng.random_bool(cfg.p_reverb) {
+        let h = &irs[rng.random_range(0..irs.len())];
+        let peak = h
+            .iter()
+            .enumerate()
+            .fold(
+                (0, 0.0f32),
+                |m, (i, v)| if v.abs() > m.1 { (i, v.abs()) } else { m },
+            )
+            .0;
+        let early = (peak + (EARLY_REFLECTIONS_S * SAMPLE_RATE as f32) as usize).min(h.len());
+        let wet = fft_convolve(&s, h);
+        target = fft_convolve(&s, &h[..early]);
+        s = wet;
+    }
+    // Levels: speech at a random level, noise at a random SNR.
+    let es = energy(&target).max(1e-9);
+    let speech_gain =
+        10f32.powf(rng.random_range(-40.0f32..-15.0) / 20.0) / (es / len as f32).sqrt();
+    let snr = rng.random_range(cfg.snr_min_db..cfg.snr_max_db);
+    let noise_gain = speech_gain * (es / energy(&n).max(1e-9)).sqrt() * 10f32.powf(-snr / 20.0);
+    let (speech_gain, noise_gain) = if rng.random_bool(cfg.p_noise_only) {
+        (0.0, noise_gain)
+    } else if rng.random_bool(cfg.p_speech_only) {
+        (speech_gain, 0.0)
+    } else {
+        (speech_gain, noise_gain)
+    };
+    let mut noisy: Vec<f32> = s
+        .iter()
+        .zip(&n)
+        .map(|(a, b)| speech_gain * a + noise_gain * b)
+        .collect();
+    target.iter_mut().for_each(|v| *v *= speech_gain);
+    let mut bandwidth_hz = bandwidth;
+    if rng.random_bool(cfg.p_lowpass) {
+        let fc = rng.random_range(3000.0f32..20000.0);
+        lowpass(&mut noisy, fc);
+        lowpass(&mut target, fc);
+        bandwidth_hz = bandwidth_hz.min(fc);
+    }
+    Ok(Mix {
+        noisy,
+        target,
+        bandwidth_hz,
+    })
+}
+
+/// Runs the engine with the oracle on one mix and appends one record per hop to `out`.
+/// Bands whose centre lies above the speech bandwidth are "don't care".
+pub fn mix_records(mix: &Mix, out: &mut Vec<f32>) {
+    let mut engine = Denoiser::new(Oracle::new(OracleOptions { comb: true }));
+    engine.set_params(DenoiserParams {
+        attenuation_limit_db: 100.0,
+        post_filter: 0.0,
+    });
+    let mut y = [0.0; HOP];
+    let frames = mix.noisy.len() / HOP;
+    // The first frames see the engine's zero history: skip them.
+    let warmup = LATENCY / HOP + 1;
+    for j in 0..frames {
+        let r = j * HOP..(j + 1) * HOP;
+        engine.estimator_mut().push_clean(&mix.target[r.clone()]);
+        engine.process_hop(&mix.noisy[r], &mut y);
+        if j < warmup {
+            continue;
+        }
+        let o = engine.estimator();
+        out.extend_from_slice(&o.features);
+        out.extend_from_slice(&o.targets.gain);
+        out.extend_from_slice(&o.targets.strength);
+        for (b, care) in o.care.iter().enumerate() {
+            let in_band = BAND_CENTERS[b] as f32 * BIN_HZ <= mix.bandwidth_hz;
+            out.push(if *care && in_band { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+/// Writes records to a `.pnf` file.
+pub fn write_features(path: &Path, records: &[f32]) -> Result<()> {
+    let frames = records.len() / RECORD_LEN;
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    f.write_all(FEATURES_MAGIC)?;
+    for v in [
+        FEATURES_VERSION,
+        NB_FEATURES as u32,
+        NB_BANDS as u32,
+        frames as u32,
+    ] {
+        f.write_all(&v.to_le_bytes())?;
+    }
+    for v in &records[..frames * RECORD_LEN] {
+        f.write_all(&v.to_le_bytes())?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Makes `count` mixes with seeds `seed..seed + count` and writes them to `path`.
+pub fn generate(
+    path: &Path,
+    speech: &[Source],
+    noise: &[Source],
+    irs: &[Vec<f32>],
+    cfg: &MixConfig,
+    seed: u64,
+    count: usize,
+) -> Result<usize> {
+    use rayon::prelude::*;
+    let chunks: Vec<Result<Vec<f32>>> = (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng =
+                StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+            let mix = make_mix(&mut rng, speech, noise, irs, cfg)?;
+            let mut rec = Vec::new();
+            mix_records(&mix, &mut rec);
+            Ok(rec)
+        })
+        .collect();
+    let mut all = Vec::new();
+    for c in chunks {
+        all.extend(c?);
+    }
+    write_features(path, &all)?;
+    Ok(all.len() / RECORD_LEN)
+}
+
+/// Loads impulse responses listed in a list file.
+pub fn load_irs(list: &Path) -> Result<Vec<Vec<f32>>> {
+    read_list(list)?.iter().map(|s| load(&s.path)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_convolution_matches_direct() {
+        let x: Vec<f32> = (0..300).map(|i| ((i * 37) % 17) as f32 - 8.0).collect();
+        let h = [0.5, -0.25, 0.125, 1.0];
+        let y = fft_convolve(&x, &h);
+        for n in 0..x.len() {
+            let d: f32 = (0..h.len())
+                .filter(|&k| k <= n)
+                .map(|k| h[k] * x[n - k])
+                .sum();
+            assert!((y[n] - d).abs() < 1e-3, "{n}");
+        }
+    }
+
+    #[test]
+    fn lowpass_passes_dc_and_stops_nyquist() {
+        let mut dc = vec![1.0; 2000];
+        lowpass(&mut dc, 4000.0);
+        assert!((dc[1999] - 1.0).abs() < 1e-3);
+        let mut ny: Vec<f32> = (0..2000)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        lowpass(&mut ny, 4000.0);
+        assert!(ny[1999].abs() < 1e-3);
+    }
+}

@@ -1,0 +1,111 @@
+//! Weights format and network inference.
+
+use percepnet::denoiser::NB_FEATURES;
+use percepnet::model::{Network, Shape, Weights, WeightsError};
+use percepnet::NB_BANDS;
+
+fn tiny() -> Shape {
+    Shape {
+        features: NB_FEATURES,
+        bands: NB_BANDS,
+        dense: 8,
+        conv1: 12,
+        conv1_kernel: 5,
+        conv2: 10,
+        conv2_kernel: 3,
+        gru: 16,
+        gru_layers: 3,
+        head_g: 9,
+        head_r: 7,
+    }
+}
+
+#[test]
+fn weights_round_trip() {
+    let w = Weights::pseudo_random(tiny(), 7);
+    let bytes = w.to_bytes();
+    let back = Weights::parse(&bytes).expect("parse");
+    assert_eq!(back.shape, w.shape);
+    assert_eq!(back.tensors, w.tensors);
+}
+
+#[test]
+fn malformed_weights_are_rejected_with_a_clear_error() {
+    let good = Weights::pseudo_random(tiny(), 7).to_bytes();
+    assert_eq!(
+        Weights::parse(b"hello").unwrap_err(),
+        WeightsError::BadMagic
+    );
+    let mut v = good.clone();
+    v[8] = 9;
+    assert_eq!(
+        Weights::parse(&v).unwrap_err(),
+        WeightsError::UnsupportedVersion(9)
+    );
+    assert!(matches!(
+        Weights::parse(&good[..good.len() - 3]).unwrap_err(),
+        WeightsError::Truncated { .. }
+    ));
+    let mut v = good.clone();
+    v.push(0);
+    assert_eq!(
+        Weights::parse(&v).unwrap_err(),
+        WeightsError::TrailingBytes(1)
+    );
+    // A NaN in the first tensor.
+    let mut v = good.clone();
+    let first_tensor_data = 12 + 4 * 11 + 8 * NB_FEATURES + 4 * 3;
+    v[first_tensor_data..first_tensor_data + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(matches!(
+        Weights::parse(&v).unwrap_err(),
+        WeightsError::NonFinite(_)
+    ));
+    // A header whose widths do not match the engine's features.
+    let mut shape = tiny();
+    shape.features = 42;
+    let err = Network::from_bytes(&Weights::pseudo_random(shape, 1).to_bytes()).unwrap_err();
+    assert!(err.to_string().contains("features"), "{err}");
+    // Every prefix of a valid file fails cleanly (no panic).
+    for n in (0..good.len()).step_by(97) {
+        assert!(Weights::parse(&good[..n]).is_err());
+    }
+    // Every single corrupted byte either parses or fails cleanly.
+    for i in (0..good.len()).step_by(13) {
+        let mut v = good.clone();
+        v[i] ^= 0xA5;
+        let _ = Weights::parse(&v);
+    }
+}
+
+#[test]
+fn network_outputs_are_in_range_and_deterministic() {
+    let bytes = Weights::pseudo_random(tiny(), 3).to_bytes();
+    let mut a = Network::from_bytes(&bytes).unwrap();
+    let mut b = Network::from_bytes(&bytes).unwrap();
+    let (mut ga, mut ra, mut gb, mut rb) = (
+        [0.0; NB_BANDS],
+        [0.0; NB_BANDS],
+        [0.0; NB_BANDS],
+        [0.0; NB_BANDS],
+    );
+    for j in 0..50 {
+        let f: Vec<f32> = (0..NB_FEATURES)
+            .map(|i| ((i * 31 + j * 7) % 23) as f32 / 11.0 - 1.0)
+            .collect();
+        a.forward(&f, &mut ga, &mut ra);
+        b.forward(&f, &mut gb, &mut rb);
+        assert_eq!(ga, gb);
+        assert!(ga.iter().chain(&ra).all(|v| (0.0..=1.0).contains(v)));
+    }
+    // State matters: after a reset the same input gives the first frame's output again.
+    let f0: Vec<f32> = (0..NB_FEATURES)
+        .map(|i| ((i * 31) % 23) as f32 / 11.0 - 1.0)
+        .collect();
+    let mut fresh = Network::from_bytes(&bytes).unwrap();
+    let (mut g1, mut r1) = ([0.0; NB_BANDS], [0.0; NB_BANDS]);
+    fresh.forward(&f0, &mut g1, &mut r1);
+    a.reset();
+    a.forward(&f0, &mut ga, &mut ra);
+    assert_eq!(g1, ga);
+    assert_ne!(g1, gb, "the recurrent state should change the output");
+}
