@@ -31,14 +31,20 @@ pub struct BinBand {
 pub const BIN_BANDS: [BinBand; NB_BINS] = bin_bands();
 
 const fn bin_bands() -> [BinBand; NB_BINS] {
-    let mut map = [BinBand { lower: NB_BANDS - 1, frac: 0.0 }; NB_BINS];
+    let mut map = [BinBand {
+        lower: NB_BANDS - 1,
+        frac: 0.0,
+    }; NB_BINS];
     let mut b = 0;
     while b + 1 < NB_BANDS {
         let lo = BAND_CENTERS[b];
         let width = BAND_CENTERS[b + 1] - lo;
         let mut k = lo;
         while k < BAND_CENTERS[b + 1] {
-            map[k] = BinBand { lower: b, frac: (k - lo) as f32 / width as f32 };
+            map[k] = BinBand {
+                lower: b,
+                frac: (k - lo) as f32 / width as f32,
+            };
             k += 1;
         }
         b += 1;

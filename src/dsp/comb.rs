@@ -59,7 +59,11 @@ pub fn comb_filter(x: &[f32], start: usize, period: usize, out: &mut [f32]) {
 pub fn pitch_coherence(corr: &BandArray, ex: &BandArray, ep: &BandArray, out: &mut BandArray) {
     for (((q, c), a), b) in out.iter_mut().zip(corr).zip(ex).zip(ep) {
         let d = (a * b).sqrt();
-        *q = if d > 1e-12 { (c / d).clamp(-1.0, 1.0) } else { 0.0 };
+        *q = if d > 1e-12 {
+            (c / d).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
     }
 }
 
@@ -78,7 +82,9 @@ mod tests {
     #[test]
     fn periodic_signal_passes_unchanged_even_at_the_edges() {
         let period = 100;
-        let x: Vec<f32> = (0..1000).map(|n| ((n % period) as f32 / 50.0 - 1.0).powi(3)).collect();
+        let x: Vec<f32> = (0..1000)
+            .map(|n| ((n % period) as f32 / 50.0 - 1.0).powi(3))
+            .collect();
         let mut out = vec![0.0; 1000];
         comb_filter(&x, 0, period, &mut out);
         for (a, b) in x.iter().zip(&out) {

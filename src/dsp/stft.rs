@@ -67,9 +67,9 @@ impl Stft {
             *t = x * w;
         }
         // Lengths are fixed at construction, so the transform cannot fail.
-        let _ = self
-            .forward
-            .process_with_scratch(&mut self.time, &mut self.freq, &mut self.scratch);
+        let _ =
+            self.forward
+                .process_with_scratch(&mut self.time, &mut self.freq, &mut self.scratch);
         out.copy_from_slice(&self.freq);
     }
 
@@ -79,9 +79,9 @@ impl Stft {
         // A real signal's DC and Nyquist bins are real; drop any stray imaginary part.
         self.freq[0].im = 0.0;
         self.freq[NB_BINS - 1].im = 0.0;
-        let _ = self
-            .inverse
-            .process_with_scratch(&mut self.freq, &mut self.time, &mut self.scratch);
+        let _ =
+            self.inverse
+                .process_with_scratch(&mut self.freq, &mut self.time, &mut self.scratch);
         let scale = 1.0 / WINDOW as f32;
         for ((y, t), w) in out.iter_mut().zip(&self.time).zip(&self.window) {
             *y = t * w * scale;
@@ -148,7 +148,9 @@ mod tests {
     fn analysis_synthesis_is_an_exact_delay() {
         let mut stft = Stft::new();
         let mut ola = OverlapAdd::new();
-        let input: Vec<f32> = (0..HOP * 20).map(|n| ((n * 7919) % 113) as f32 / 56.0 - 1.0).collect();
+        let input: Vec<f32> = (0..HOP * 20)
+            .map(|n| ((n * 7919) % 113) as f32 / 56.0 - 1.0)
+            .collect();
         let mut frame = [0.0f32; WINDOW];
         let mut spec = ZERO_SPECTRUM;
         let mut synth = [0.0; WINDOW];
