@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use percepnet::audio::{self, Audio};
-use percepnet::dataset;
+use percepnet::{bench, dataset};
 use percepnet::denoiser::{Denoiser, DenoiserParams};
 use percepnet::model::{Network, NetworkEstimator};
 use percepnet::oracle::{self, OracleOptions};
@@ -28,6 +28,19 @@ enum Command {
     Features(FeaturesArgs),
     /// Denoise WAV files (48 kHz; any channel count), time-aligned with the input.
     Denoise(DenoiseArgs),
+    /// Print the real-time factor (CPU seconds per second of audio) of each stage and of the
+    /// whole engine, with the shipped network and the full paper-size network.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Seconds of audio to process per measurement.
+    #[arg(long, default_value_t = 60.0)]
+    seconds: f32,
+    /// Weights to time (default: the embedded ones, if any).
+    #[arg(long)]
+    weights: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -214,10 +227,24 @@ fn denoise_cmd(a: DenoiseArgs) -> Result<()> {
     audio::write_wav(&a.output, &outputs, input.spec)
 }
 
+fn bench_cmd(a: BenchArgs) -> Result<()> {
+    let mut nets = Vec::new();
+    if a.weights.is_some() || percepnet::model::embedded_weights().is_some() {
+        nets.push(("shipped".to_string(), load_network(a.weights.as_deref())?));
+    }
+    nets.push(("full-size, timing weights".to_string(), bench::full_size_timing_network()));
+    println!("| stage | real-time factor | % of one core |\n|---|---|---|");
+    for s in bench::run(a.seconds, &nets) {
+        println!("| {} | {:.5} | {:.2} % |", s.name, s.rtf, 100.0 * s.rtf);
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Oracle(a) => oracle_cmd(a),
         Command::Features(a) => features_cmd(a),
         Command::Denoise(a) => denoise_cmd(a),
+        Command::Bench(a) => bench_cmd(a),
     }
 }
