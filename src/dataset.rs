@@ -27,7 +27,7 @@ const BIN_HZ: f32 = SAMPLE_RATE as f32 / (2 * HOP) as f32;
 /// Reverberant speech: the target keeps the direct sound and early reflections (50 ms).
 const EARLY_REFLECTIONS_S: f32 = 0.05;
 
-/// One speech or noise source: a 48 kHz WAV file and its measured bandwidth.
+/// One speech or noise source: a 48 kHz WAV or FLAC file and its measured bandwidth.
 #[derive(Clone, Debug)]
 pub struct Source {
     pub path: PathBuf,
@@ -93,9 +93,9 @@ impl Default for MixConfig {
     }
 }
 
-/// Reads a 48 kHz file as mono.
+/// Reads a 48 kHz WAV or FLAC file as mono.
 fn load(path: &Path) -> Result<Vec<f32>> {
-    let a = crate::audio::read_wav(path)?;
+    let a = crate::audio::read_audio(path)?;
     if a.sample_rate != SAMPLE_RATE {
         bail!(
             "{}: {} Hz, training sources must be {} Hz",
