@@ -7,19 +7,23 @@
 //!   rho(T) = sum_{n=e-N}^{e-1} x(n) x(n-T) / sqrt( sum x(n)^2 * sum x(n-T)^2 ).
 //!
 //! Per hop (one call of [`PitchTracker::push_frame`]):
-//! 1. Sanitise the history (non-finite -> 0, clamp, flush tiny values) and remove its mean.
-//! 2. Low-pass it at 48 kHz (windowed-sinc FIR, cutoff [`LOWPASS_CUTOFF_HZ`]) and keep every
-//!    D-th sample: the 12 kHz signal y(k).
-//! 3. Whiten y with a short LPC predictor (order [`LPC_ORDER`]), so formants do not dominate:
-//!    e(k) = y(k) - sum_i alpha_i y(k-i).
-//! 4. Coarse search: rho_e(L) on e(k) for every L in PITCH_MIN/D ..= PITCH_MAX/D.
-//! 5. Octave guard: a lag whose sub-multiples L/k (k >= 2) correlate nearly as well is most
-//!    likely a multiple of the true period and loses score (see [`octave_scores`]).
-//! 6. Viterbi over the coarse lag grid (one state per L): observation cost 1 - score(L), jump
+//! 1. Sanitise the history (non-finite -> 0, clamp, flush tiny values), high-pass it
+//!    (4th-order Butterworth at [`HIGHPASS_HZ`]: removes DC and attenuates hum and rumble,
+//!    which correlate at every short lag) and low-pass it (windowed-sinc FIR at
+//!    [`LOWPASS_CUTOFF_HZ`]). In streaming use (each history is the previous one advanced by
+//!    `HOP`) only the newest `HOP` samples are filtered.
+//! 2. Keep every D-th sample: the 12 kHz signal y(k).
+//! 3. Coarse search: rho_y(L) for every L in PITCH_MIN/D ..= PITCH_MAX/D.
+//! 4. Scores: only local maxima of rho_y count, and a lag whose sub-multiples L/k (k >= 2)
+//!    correlate nearly as well is most likely a multiple of the true period and loses score
+//!    (the octave guard, see [`octave_scores`]).
+//! 5. Viterbi over the coarse lag grid (one state per L): observation cost 1 - score(L), jump
 //!    cost lambda |ln L - ln L'| capped at a restart cost (see [`ViterbiParams`]).
-//! 7. Trace the best path back 0..=[`MAX_LOOKAHEAD`] frames and refine each decided lag at 48
-//!    kHz: T = argmax rho(T) over |T - D L| <= [`REFINE_RADIUS`] on the low-passed signal,
-//!    reporting that T and rho(T) clamped to [0, 1].
+//! 6. Trace the best path back 0..=[`MAX_LOOKAHEAD`] frames and refine each decided lag at 48
+//!    kHz: T = argmax rho(T) over |T - D L| <= [`REFINE_RADIUS`] on the filtered signal,
+//!    reporting that T and rho(T) clamped to [0, 1]. The newest frame uses its own window;
+//!    a frame with lookahead uses a window centred on it and [`REFINE_EXTENSION`] samples
+//!    longer on each side (the average period over that span, with less noise).
 //!
 //! Everything is sized in [`PitchTracker::new`]; `push_frame` and `delayed` neither allocate,
 //! lock nor panic, whatever the input.
@@ -35,33 +39,41 @@ pub const PITCH_MAX: usize = 768;
 pub const MAX_LOOKAHEAD: usize = 2;
 /// Length of the symmetric low-pass FIR applied before decimation (and for refinement).
 pub const LOWPASS_TAPS: usize = 32;
+/// A frame decided with lookahead (by `delayed(d)`, d >= 1) is refined on a window extended
+/// by this many samples on both sides (centred on the frame, using the frame after it).
+pub const REFINE_EXTENSION: usize = HOP;
 /// Samples of history the analyser needs per call, ending at the newest sample: the oldest
 /// frame that can still be refined ends `MAX_LOOKAHEAD * HOP` samples before the newest one,
-/// its lagged window reaches `WINDOW + PITCH_MAX` further back, and the low-pass needs
-/// `LOWPASS_TAPS` more.
-pub const PITCH_BUF: usize = MAX_LOOKAHEAD * HOP + WINDOW + PITCH_MAX + LOWPASS_TAPS;
+/// its extended window starts `WINDOW + REFINE_EXTENSION` before that, its lagged copy
+/// `PITCH_MAX` earlier, and the low-pass needs `LOWPASS_TAPS` more.
+pub const PITCH_BUF: usize =
+    MAX_LOOKAHEAD * HOP + WINDOW + REFINE_EXTENSION + PITCH_MAX + LOWPASS_TAPS;
 
 /// Decimation factor D of the coarse search (48 kHz -> 12 kHz).
 pub const DECIMATION: usize = 4;
 /// Cut-off of the anti-aliasing low-pass, Hz. Pitch harmonics below it carry the periodicity.
 pub const LOWPASS_CUTOFF_HZ: f32 = 4000.0;
-/// Order P of the whitening predictor on the decimated signal.
-pub const LPC_ORDER: usize = 4;
+/// Cut-off of the 4th-order high-pass, Hz: mains hum (50/60 Hz) loses 16/10 dB; the lowest
+/// pitches searched (62.5 Hz) lose their fundamental (-9 dB) but keep their harmonics.
+pub const HIGHPASS_HZ: f64 = 80.0;
 /// Half-width, in 48 kHz samples, of the full-rate refinement around D L.
 pub const REFINE_RADIUS: usize = 2 * DECIMATION;
 
 /// Coarse window length N/D (decimated samples).
 const COARSE_WINDOW: usize = WINDOW / DECIMATION;
-/// Shortest coarse lag.
+/// Shortest coarse lag of a Viterbi state.
 const COARSE_MIN: usize = PITCH_MIN / DECIMATION;
-/// Longest coarse lag.
+/// Longest coarse lag of a Viterbi state.
 const COARSE_MAX: usize = PITCH_MAX / DECIMATION;
-/// Decimated samples taken per call: window + longest lag + predictor memory.
-const COARSE_LEN: usize = COARSE_WINDOW + COARSE_MAX + LPC_ORDER;
-/// Whitened samples: window + longest lag.
-const WHITE_LEN: usize = COARSE_WINDOW + COARSE_MAX;
 /// Number of Viterbi states (one per coarse lag).
 const NUM_STATES: usize = COARSE_MAX - COARSE_MIN + 1;
+/// The coarse correlation is also computed one lag beyond each end (to tell peaks there).
+const COARSE_LAG_LO: usize = COARSE_MIN - 1;
+const COARSE_LAG_HI: usize = COARSE_MAX + 1;
+/// Coarse lags computed.
+const NUM_LAGS: usize = NUM_STATES + 2;
+/// Decimated samples taken per call: window + longest lag.
+const COARSE_LEN: usize = COARSE_WINDOW + COARSE_LAG_HI;
 /// Frames kept in the rings of back-pointers and refinement caches.
 const RING: usize = MAX_LOOKAHEAD + 1;
 /// Candidates of the full-rate refinement.
@@ -74,21 +86,18 @@ const SAMPLE_FLUSH: f32 = 1.0e-20;
 /// Mean-square level below which a window counts as silent and its correlation as 0
 /// (-120 dB re full scale 1.0).
 const SILENCE_POWER: f64 = 1.0e-12;
-/// White-noise correction of the LPC autocorrelation, r(0) *= 1 + this (-40 dB floor).
-const LPC_NOISE_FLOOR: f32 = 1.0e-4;
-/// Gaussian lag window applied to the LPC autocorrelation: bandwidth in Hz.
-const LPC_LAG_WINDOW_HZ: f32 = 100.0;
-/// Bandwidth expansion of the predictor, alpha_i *= gamma^i.
-const LPC_BANDWIDTH_EXPANSION: f32 = 0.9;
 
 /// Octave guard: a lag L is suspected to be a multiple when a sub-multiple L/k correlates at
-/// least `OCTAVE_RATIO` times as well.
-const OCTAVE_RATIO: f32 = 0.7;
+/// least `OCTAVE_RATIO` times as well (peak values).
+pub const OCTAVE_RATIO: f32 = 0.93;
 /// Octave guard: score lost per unit of sub-multiple correlation above `OCTAVE_RATIO` rho(L).
-const OCTAVE_PENALTY: f32 = 2.0;
+pub const OCTAVE_PENALTY: f32 = 10.0;
 
 /// The estimate reported before any frame was analysed (and for frames before the first).
-const IDLE: PitchEstimate = PitchEstimate { period: PITCH_MIN, correlation: 0.0 };
+const IDLE: PitchEstimate = PitchEstimate {
+    period: PITCH_MIN,
+    correlation: 0.0,
+};
 
 /// A pitch decision for one frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -103,8 +112,8 @@ pub struct PitchEstimate {
 ///
 /// Path cost: sum over frames of `observation * (1 - score_t(L_t))` plus
 /// `min(jump_per_log * |ln L_t - ln L_{t-1}|, restart)` per transition. The cap makes a
-/// restart at any period possible, and makes the transition search exact when restricted to
-/// the neighbourhood where the uncapped cost is below the cap plus the previous global best.
+/// restart at any period possible. The best predecessor of every state is found exactly in
+/// O(states) (see [`l1_distance_transform`]), not O(states^2).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ViterbiParams {
     /// Weight of the observation cost 1 - score.
@@ -115,17 +124,26 @@ pub struct ViterbiParams {
     pub restart: f32,
 }
 
-/// The tuned Viterbi costs.
-pub const VITERBI: ViterbiParams = ViterbiParams { observation: 1.0, jump_per_log: 4.0, restart: 0.4 };
+/// The tuned Viterbi costs: a 10 % glide between frames costs 0.38, a restart 0.6 (about
+/// the score gap between a clear new pitch and the old one for one frame).
+pub const VITERBI: ViterbiParams = ViterbiParams {
+    observation: 1.0,
+    jump_per_log: 4.0,
+    restart: 0.6,
+};
 
 const _: () = {
     assert!(PITCH_MIN % DECIMATION == 0 && PITCH_MAX % DECIMATION == 0);
     assert!(WINDOW % DECIMATION == 0);
-    assert!(COARSE_MIN >= 2);
-    // The coarse analysis of the newest frame reads the low-pass output from here on...
+    assert!(COARSE_LAG_LO >= 2);
+    // The coarse analysis of the newest frame reads the filtered signal from here on...
     assert!(PITCH_BUF >= DECIMATION * (COARSE_LEN - 1) + LOWPASS_TAPS);
     // ...and the refinement of the oldest frame from here on.
-    assert!(PITCH_BUF >= MAX_LOOKAHEAD * HOP + WINDOW + PITCH_MAX + LOWPASS_TAPS - 1);
+    assert!(
+        PITCH_BUF >= MAX_LOOKAHEAD * HOP + WINDOW + REFINE_EXTENSION + PITCH_MAX + LOWPASS_TAPS - 1
+    );
+    // The extended window of a delayed frame ends at or before the newest sample.
+    assert!(REFINE_EXTENSION <= HOP);
     assert!(NUM_STATES <= u16::MAX as usize);
 };
 
@@ -133,28 +151,40 @@ const _: () = {
 /// compiler can vectorise it.
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut acc = [0.0f32; LANES];
+    let ca = a.chunks_exact(LANES);
+    let cb = b.chunks_exact(LANES);
+    let mut tail = 0.0;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
     for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
+        // Fixed-size copies let the compiler drop bounds checks and use SIMD registers.
+        let x: [f32; LANES] = x.try_into().unwrap_or([0.0; LANES]);
+        let y: [f32; LANES] = y.try_into().unwrap_or([0.0; LANES]);
+        for ((a, x), y) in acc.iter_mut().zip(x).zip(y) {
+            *a += x * y;
         }
     }
-    let mut s = acc.iter().sum::<f32>();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
+    acc.iter().sum::<f32>() + tail
 }
 
-/// Energy sum_i a(i)^2 in f64.
+/// Energy sum_i a(i)^2, returned as f64 for the recursive updates.
 #[inline]
 fn energy(a: &[f32]) -> f64 {
-    a.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
+    f64::from(dot(a, a))
+}
+
+/// Whether two slices hold the same bits (an OR of XORs, vectorisable, no early exit).
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .fold(0u32, |d, (x, y)| d | (x.to_bits() ^ y.to_bits()))
+            == 0
 }
 
 /// rho = c / sqrt(E_a E_b), 0 when either energy is below `SILENCE_POWER * len`, clamped to
@@ -225,13 +255,99 @@ pub fn lowpass_taps(cutoff_hz: f32, sample_rate: f32, out: &mut [f32]) {
     for (i, h) in out.iter_mut().enumerate() {
         let t = i as f64 - centre;
         let arg = 2.0 * std::f64::consts::PI * fc * t;
-        let sinc = if t == 0.0 { 2.0 * fc } else { arg.sin() / (std::f64::consts::PI * t) };
-        let w = (std::f64::consts::PI * (i as f64 + 0.5) / m as f64).sin().powi(2);
+        let sinc = if t == 0.0 {
+            2.0 * fc
+        } else {
+            arg.sin() / (std::f64::consts::PI * t)
+        };
+        let w = (std::f64::consts::PI * (i as f64 + 0.5) / m as f64)
+            .sin()
+            .powi(2);
         *h = (sinc * w) as f32;
     }
     let sum: f32 = out.iter().sum();
     if sum != 0.0 {
         out.iter_mut().for_each(|h| *h /= sum);
+    }
+}
+
+/// A 2nd-order high-pass section (bilinear transform, RBJ form), run in f64 as a transposed
+/// direct form II:
+///   y = b0 x + s1,  s1' = b1 x - a1 y + s2,  s2' = b2 x - a2 y.
+#[derive(Clone, Copy, Debug)]
+struct HighpassSection {
+    b: [f64; 3],
+    a: [f64; 2],
+    s: [f64; 2],
+}
+
+impl HighpassSection {
+    /// With w0 = 2 pi f_c / f_s, alpha = sin(w0) / (2 Q):
+    /// b = [(1 + cos w0)/2, -(1 + cos w0), (1 + cos w0)/2] / (1 + alpha),
+    /// a = [-2 cos w0, 1 - alpha] / (1 + alpha).
+    fn new(cutoff_hz: f64, sample_rate: f64, q: f64) -> Self {
+        let w0 = 2.0 * std::f64::consts::PI * cutoff_hz / sample_rate;
+        let alpha = w0.sin() / (2.0 * q);
+        let (c, a0) = (w0.cos(), 1.0 + alpha);
+        let b0 = (1.0 + c) / 2.0 / a0;
+        Self {
+            b: [b0, -2.0 * b0, b0],
+            a: [-2.0 * c / a0, (1.0 - alpha) / a0],
+            s: [0.0; 2],
+        }
+    }
+
+    /// Sets the state as if the input had always been `x0` (so the output is 0, the DC gain
+    /// being 0): s2 = b2 x0, s1 = (b1 + b2) x0.
+    fn settle(&mut self, x0: f64) {
+        self.s = [(self.b[1] + self.b[2]) * x0, self.b[2] * x0];
+    }
+
+    #[inline]
+    fn step(&mut self, x: f64) -> f64 {
+        let y = self.b[0] * x + self.s[0];
+        self.s[0] = self.b[1] * x - self.a[0] * y + self.s[1];
+        self.s[1] = self.b[2] * x - self.a[1] * y;
+        y
+    }
+}
+
+/// A 4th-order Butterworth high-pass: two 2nd-order sections with Q = 1 / (2 cos(pi/8)) and
+/// 1 / (2 cos(3 pi/8)). -3 dB at the cut-off, 24 dB per octave below it.
+#[derive(Clone, Copy, Debug)]
+pub struct Highpass {
+    sections: [HighpassSection; 2],
+}
+
+impl Highpass {
+    /// The filter for a cut-off and sample rate in Hz.
+    pub fn new(cutoff_hz: f64, sample_rate: f64) -> Self {
+        let q = |k: f64| 1.0 / (2.0 * (k * std::f64::consts::PI / 8.0).cos());
+        Self {
+            sections: [
+                HighpassSection::new(cutoff_hz, sample_rate, q(1.0)),
+                HighpassSection::new(cutoff_hz, sample_rate, q(3.0)),
+            ],
+        }
+    }
+
+    /// Sets the state as if the input had always been `x0` (output 0). A history starting on
+    /// a DC offset then causes no transient.
+    pub fn settle(&mut self, x0: f32) {
+        self.sections[0].settle(f64::from(x0));
+        self.sections[1].settle(0.0);
+    }
+
+    /// One output sample (0, and a cleared state, should it ever become non-finite).
+    #[inline]
+    pub fn step(&mut self, x: f32) -> f32 {
+        let mid = self.sections[0].step(f64::from(x));
+        let y = self.sections[1].step(mid);
+        if !y.is_finite() {
+            self.settle(0.0);
+            return 0.0;
+        }
+        y as f32
     }
 }
 
@@ -245,127 +361,135 @@ fn sanitize(v: f32) -> f32 {
     }
 }
 
-/// Prediction coefficients alpha_1..alpha_P minimising the error of
-/// e(n) = y(n) - sum_i alpha_i y(n-i), from the autocorrelation r(0..=P) (Levinson-Durbin:
-/// k_i = (r(i) - sum_{j<i} alpha_j r(i-j)) / err, alpha_i = k_i, alpha_j -= k_i alpha_{i-j},
-/// err *= 1 - k_i^2). Stops early (leaving the higher coefficients 0) if the recursion becomes
-/// ill-conditioned.
-pub fn levinson(r: &[f32; LPC_ORDER + 1], alpha: &mut [f32; LPC_ORDER]) {
-    *alpha = [0.0; LPC_ORDER];
-    let mut err = r[0];
-    for i in 0..LPC_ORDER {
-        if !(err > 0.0) {
-            break;
-        }
-        let mut acc = r[i + 1];
-        for j in 0..i {
-            acc -= alpha[j] * r[i - j];
-        }
-        let k = acc / err;
-        if !k.is_finite() || k.abs() >= 1.0 {
-            break;
-        }
-        let prev = *alpha;
-        alpha[i] = k;
-        for j in 0..i {
-            alpha[j] = prev[j] - k * prev[i - 1 - j];
-        }
-        err *= 1.0 - k * k;
+/// Height of the parabola through (-1, a), (0, b), (1, c) at its vertex when b is a local
+/// maximum: b + (c - a)^2 / (8 (2b - a - c)), capped at 1; otherwise b. Estimates the peak of
+/// a correlation curve sampled on the coarse grid, so that peaks at T and 2T compare fairly.
+pub fn peak_value(a: f32, b: f32, c: f32) -> f32 {
+    let curvature = 2.0 * b - a - c;
+    if b >= a && b >= c && curvature > 0.0 {
+        (b + (c - a) * (c - a) / (8.0 * curvature)).min(1.0)
+    } else {
+        b
     }
 }
 
-/// Whitens `y` into `out`: out(k) = y(k+P) - sum_{i=1..P} alpha_i y(k+P-i), with alpha from
-/// [`levinson`] on the lag-windowed, noise-floored autocorrelation of `y` and bandwidth
-/// expansion alpha_i *= gamma^i. `out.len()` should be `y.len() - P`.
-pub fn whiten(y: &[f32], out: &mut [f32]) {
-    let mut r = [0.0f32; LPC_ORDER + 1];
-    let fs = SAMPLE_RATE as f32 / DECIMATION as f32;
-    for (lag, ri) in r.iter_mut().enumerate() {
-        if lag < y.len() {
-            let c = dot(&y[lag..], &y[..y.len() - lag]);
-            let w = 2.0 * std::f32::consts::PI * LPC_LAG_WINDOW_HZ * lag as f32 / fs;
-            *ri = c * (-0.5 * w * w).exp();
-        }
-    }
-    r[0] *= 1.0 + LPC_NOISE_FLOOR;
-    let mut alpha = [0.0f32; LPC_ORDER];
-    levinson(&r, &mut alpha);
-    let mut g = 1.0;
-    for a in alpha.iter_mut() {
-        g *= LPC_BANDWIDTH_EXPANSION;
-        *a *= g;
-    }
-    for (k, o) in out.iter_mut().enumerate() {
-        let n = k + LPC_ORDER;
-        if n >= y.len() {
-            *o = 0.0;
-            continue;
-        }
-        let mut e = y[n];
-        for (i, a) in alpha.iter().enumerate() {
-            e -= a * y[n - 1 - i];
-        }
-        *o = e;
-    }
-}
-
-/// Octave-guarded scores of coarse lags: with r(L) = max(rho(L), 0) for L = `lag_min + i`
-/// (`rho[i]`) and s(L) the best r at the grid points next to a sub-multiple L/k, k = 2, 3, ...
-/// (while L/k >= `lag_min`):
+/// Octave-guarded scores of coarse lags. With r(L) = max(rho(L), 0) for L = `lag_min + i`
+/// (`rho[i]`) where L is a local maximum of rho (r(L) = 0 elsewhere, and at the first and last
+/// lag, which only serve as neighbours), p(L) the parabolic peak value at L ([`peak_value`])
+/// and s(L) the best p at the grid points next to a sub-multiple L/k, k = 2, 3, ... (while
+/// L/k >= `lag_min`):
 ///
-///   score(L) = clamp(r(L) - OCTAVE_PENALTY max(0, s(L) - OCTAVE_RATIO r(L)), 0, 1).
+///   score(L) = clamp(r(L) - OCTAVE_PENALTY max(0, s(L) - OCTAVE_RATIO p(L)), 0, 1).
 ///
+/// Only peaks count because a signal dominated by low frequencies (hum, rumble) correlates
+/// at every short lag without a peak there.
 /// A periodic signal has rho(kT) ~ rho(T), so every multiple of the true period loses score
-/// while the true period (whose sub-multiples do not correlate) keeps it: the guard prefers the
-/// shortest period that correlates nearly as well as the best.
+/// while the true period keeps it: the guard prefers the shortest period that correlates
+/// nearly as well as the best. The ratio is close to 1 because a strong even harmonic (a
+/// formant on 2 f0) makes rho(T/2) high too, though still clearly below rho(T).
 pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
+    let n = rho.len().min(out.len());
     let pos = |i: usize| rho.get(i).copied().unwrap_or(0.0).max(0.0);
-    for (i, o) in out.iter_mut().enumerate().take(rho.len()) {
-        let lag = lag_min + i;
-        let r = pos(i);
-        let mut sub = 0.0f32;
-        let mut k = 2;
-        while lag / k >= lag_min {
+    let peak = |i: usize| peak_value(pos(i.wrapping_sub(1)), pos(i), pos(i + 1));
+    // out(L) <- s(L), visiting k in the outer loop so that q = floor(L / k) and the remainder
+    // L mod k are updated without divisions.
+    out.iter_mut().for_each(|o| *o = 0.0);
+    let lag_max = lag_min + n.saturating_sub(1);
+    let mut k = 2;
+    while lag_min >= 1 && k * lag_min <= lag_max {
+        let (mut q, mut rem) = (lag_min, 0);
+        for lag in k * lag_min..=lag_max {
             // Grid points around L/k: floor and ceil.
-            let lo = lag / k;
-            let hi = lag.div_ceil(k);
-            sub = sub.max(pos(lo - lag_min)).max(pos(hi - lag_min));
-            k += 1;
+            let (lo, hi) = (q, if rem == 0 { q } else { q + 1 });
+            let o = &mut out[lag - lag_min];
+            *o = o.max(peak(lo - lag_min)).max(peak(hi - lag_min));
+            rem += 1;
+            if rem == k {
+                rem = 0;
+                q += 1;
+            }
         }
-        let s = r - OCTAVE_PENALTY * (sub - OCTAVE_RATIO * r).max(0.0);
-        *o = if s.is_finite() { s.clamp(0.0, 1.0) } else { 0.0 };
+        k += 1;
     }
+    for (i, o) in out.iter_mut().enumerate().take(n) {
+        let r = pos(i);
+        let is_peak = i > 0 && i + 1 < n && r >= pos(i - 1) && r >= pos(i + 1);
+        let r = if is_peak { r } else { 0.0 };
+        let s = r - OCTAVE_PENALTY * (*o - OCTAVE_RATIO * peak(i)).max(0.0);
+        *o = if s.is_finite() {
+            s.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+    }
+}
+
+/// In-place L1 distance transform on a line: with `gap[s]` >= 0 the distance between points s
+/// and s + 1, replaces f(s) by min_p f(p) + dist(p, s) (dist = sum of the gaps between them)
+/// and sets `arg[s]` to the minimising p (ties keep the nearer, staying wins). Two passes,
+/// forward then backward (Felzenszwalb & Huttenlocher), exact in O(n). `arg` must start as
+/// the identity.
+pub fn l1_distance_transform(f: &mut [f32], arg: &mut [u16], gap: &[f32]) {
+    let n = f.len().min(arg.len()).min(gap.len() + 1);
+    for s in 1..n {
+        let c = f[s - 1] + gap[s - 1];
+        if c < f[s] {
+            f[s] = c;
+            arg[s] = arg[s - 1];
+        }
+    }
+    for s in (0..n.saturating_sub(1)).rev() {
+        let c = f[s + 1] + gap[s];
+        if c < f[s] {
+            f[s] = c;
+            arg[s] = arg[s + 1];
+        }
+    }
+}
+
+/// (min, argmin) of a slice; ties go to the first (shortest lag). (inf, 0) if empty.
+fn argmin(v: &[f32]) -> (f32, usize) {
+    let mut best = (f32::INFINITY, 0);
+    for (i, &c) in v.iter().enumerate() {
+        if c < best.0 {
+            best = (c, i);
+        }
+    }
+    best
 }
 
 /// Streaming pitch tracker.
 pub struct PitchTracker {
     /// Low-pass taps h(0..M).
     taps: Vec<f32>,
-    /// Sanitised, mean-removed history x(n).
-    work: Vec<f32>,
-    /// Low-passed history at 48 kHz; valid from index `lp_from`.
-    lp: Vec<f32>,
-    lp_from: usize,
+    /// High-pass, with its state after the newest sample of `hp`.
+    highpass: Highpass,
+    /// The last call's history as given (zero-padded).
+    input: Vec<f32>,
+    /// High-passed sanitised history.
+    hp: Vec<f32>,
+    /// Its low-pass sum_i h(i) hp(n - i) for n >= LOWPASS_TAPS - 1 (0 before): the signal all
+    /// correlations are computed on.
+    filtered: Vec<f32>,
+    /// Whether `input`, `hp`, `filtered` and the high-pass state hold the previous call's
+    /// history (false after reset or a history of the wrong length).
+    stream_valid: bool,
     /// Decimated signal y(k).
     dec: Vec<f32>,
-    /// Whitened decimated signal e(k).
-    white: Vec<f32>,
-    /// Coarse correlation rho_e(L) and octave-guarded scores, per state.
+    /// Coarse correlation rho_y(L) and octave-guarded scores for L in
+    /// COARSE_LAG_LO..=COARSE_LAG_HI (state s is index s + 1).
     rho: Vec<f32>,
     score: Vec<f32>,
-    /// ln L per state.
-    ln_lag: Vec<f32>,
-    /// Per state, the range of predecessor states with an uncapped jump cost.
-    neigh_lo: Vec<u16>,
-    neigh_hi: Vec<u16>,
+    /// Jump cost between neighbouring states, lambda (ln L_{s+1} - ln L_s).
+    jump_gap: Vec<f32>,
     /// Accumulated path cost of the newest frame (minimum normalised to 0) and scratch.
     cost: Vec<f32>,
     cost_next: Vec<f32>,
     /// Back-pointers: `back[slot * NUM_STATES + s]` is the best predecessor of state s in the
     /// frame stored in `slot` (frame index modulo RING).
     back: Vec<u16>,
-    /// Per frame slot, refinements already computed: (state, estimate).
-    refined: [[Option<(u16, PitchEstimate)>; RING]; RING],
+    /// Per frame slot, refinements already computed: ((state, extended window), estimate).
+    refined: [[Option<((u16, bool), PitchEstimate)>; RING]; RING],
     /// decisions[d]: the decision for the frame d before the newest.
     decisions: [PitchEstimate; RING],
     /// Scratch for the refinement curve.
@@ -379,29 +503,20 @@ impl PitchTracker {
     pub fn new() -> Self {
         let mut taps = vec![0.0; LOWPASS_TAPS];
         lowpass_taps(LOWPASS_CUTOFF_HZ, SAMPLE_RATE as f32, &mut taps);
-        let ln_lag: Vec<f32> = (0..NUM_STATES).map(|s| ((COARSE_MIN + s) as f32).ln()).collect();
-        let reach = VITERBI.restart / VITERBI.jump_per_log;
-        let mut neigh_lo = vec![0u16; NUM_STATES];
-        let mut neigh_hi = vec![0u16; NUM_STATES];
-        for s in 0..NUM_STATES {
-            let within = |p: usize| (ln_lag[s] - ln_lag[p]).abs() < reach;
-            let lo = (0..=s).find(|&p| within(p)).unwrap_or(s);
-            let hi = (s..NUM_STATES).rev().find(|&p| within(p)).unwrap_or(s);
-            neigh_lo[s] = lo as u16;
-            neigh_hi[s] = hi as u16;
-        }
+        let jump_gap: Vec<f32> = (COARSE_MIN..COARSE_MAX)
+            .map(|lag| VITERBI.jump_per_log * ((lag + 1) as f32 / lag as f32).ln())
+            .collect();
         Self {
             taps,
-            work: vec![0.0; PITCH_BUF],
-            lp: vec![0.0; PITCH_BUF],
-            lp_from: PITCH_BUF,
+            highpass: Highpass::new(HIGHPASS_HZ, f64::from(SAMPLE_RATE)),
+            input: vec![0.0; PITCH_BUF],
+            hp: vec![0.0; PITCH_BUF],
+            filtered: vec![0.0; PITCH_BUF],
+            stream_valid: false,
             dec: vec![0.0; COARSE_LEN],
-            white: vec![0.0; WHITE_LEN],
-            rho: vec![0.0; NUM_STATES],
-            score: vec![0.0; NUM_STATES],
-            ln_lag,
-            neigh_lo,
-            neigh_hi,
+            rho: vec![0.0; NUM_LAGS],
+            score: vec![0.0; NUM_LAGS],
+            jump_gap,
             cost: vec![0.0; NUM_STATES],
             cost_next: vec![0.0; NUM_STATES],
             back: vec![0; RING * NUM_STATES],
@@ -418,7 +533,7 @@ impl PitchTracker {
         self.back.iter_mut().for_each(|b| *b = 0);
         self.refined = [[None; RING]; RING];
         self.decisions = [IDLE; RING];
-        self.lp_from = PITCH_BUF;
+        self.stream_valid = false;
         self.frames = 0;
     }
 
@@ -442,73 +557,94 @@ impl PitchTracker {
         self.decisions[lookahead.min(MAX_LOOKAHEAD)]
     }
 
-    /// Copies the history, sanitised and with its mean removed, into `work`.
+    /// Step 1: sanitises the history (zero-padded at the start if short, newest samples kept
+    /// if long), high-passes it into `hp` and low-passes that into `filtered`. When the
+    /// history is bit for bit the previous one advanced by `HOP` samples (the streaming
+    /// case), the buffers are shifted and only the newest `HOP` samples are filtered, the
+    /// high-pass continuing from its state; otherwise the high-pass starts settled on the
+    /// oldest sample and the whole history is filtered.
     fn load(&mut self, history: &[f32]) {
         let take = history.len().min(PITCH_BUF);
         let pad = PITCH_BUF - take;
         let src = &history[history.len() - take..];
-        self.work[..pad].iter_mut().for_each(|v| *v = 0.0);
-        for (w, &h) in self.work[pad..].iter_mut().zip(src) {
-            *w = sanitize(h);
+        let continuous =
+            self.stream_valid && pad == 0 && same_bits(&src[..PITCH_BUF - HOP], &self.input[HOP..]);
+        self.input[..pad].iter_mut().for_each(|v| *v = 0.0);
+        self.input[pad..].copy_from_slice(src);
+        let first_new = if continuous {
+            self.hp.copy_within(HOP.., 0);
+            self.filtered.copy_within(HOP.., 0);
+            PITCH_BUF - HOP
+        } else {
+            self.highpass.settle(sanitize(self.input[0]));
+            self.filtered[..LOWPASS_TAPS - 1]
+                .iter_mut()
+                .for_each(|v| *v = 0.0);
+            0
+        };
+        for (h, &x) in self.hp[first_new..]
+            .iter_mut()
+            .zip(&self.input[first_new..])
+        {
+            *h = self.highpass.step(sanitize(x));
         }
-        let mean = (self.work.iter().map(|&v| f64::from(v)).sum::<f64>() / PITCH_BUF as f64) as f32;
-        self.work.iter_mut().for_each(|v| *v -= mean);
-        self.lp_from = PITCH_BUF;
-    }
-
-    /// Makes `lp(n) = sum_i h(i) x(n - i)` valid for n >= `from` (clamped to `LOWPASS_TAPS - 1`).
-    fn ensure_lowpass(&mut self, from: usize) {
-        let from = from.max(LOWPASS_TAPS - 1);
-        if from >= self.lp_from {
-            return;
-        }
-        for n in from..self.lp_from {
+        for n in first_new.max(LOWPASS_TAPS - 1)..PITCH_BUF {
             // h is symmetric, so the convolution is a plain inner product.
-            self.lp[n] = dot(&self.taps, &self.work[n + 1 - LOWPASS_TAPS..=n]);
+            self.filtered[n] = dot(&self.taps, &self.hp[n + 1 - LOWPASS_TAPS..=n]);
         }
-        self.lp_from = from;
+        self.stream_valid = pad == 0;
     }
 
-    /// Steps 2-5: decimate, whiten, coarse correlation and octave-guarded scores.
+    /// Steps 2-4: decimate, coarse correlation and octave-guarded scores.
     fn coarse_search(&mut self) {
         let first = PITCH_BUF - 1 - DECIMATION * (COARSE_LEN - 1);
-        self.ensure_lowpass(first);
         for (k, d) in self.dec.iter_mut().enumerate() {
-            *d = self.lp[first + DECIMATION * k];
+            *d = self.filtered[first + DECIMATION * k];
         }
-        whiten(&self.dec, &mut self.white);
-        correlation_curve(&self.white, WHITE_LEN, COARSE_WINDOW, COARSE_MIN, COARSE_MAX, &mut self.rho);
-        octave_scores(&self.rho, COARSE_MIN, &mut self.score);
+        correlation_curve(
+            &self.dec,
+            COARSE_LEN,
+            COARSE_WINDOW,
+            COARSE_LAG_LO,
+            COARSE_LAG_HI,
+            &mut self.rho,
+        );
+        octave_scores(&self.rho, COARSE_LAG_LO, &mut self.score);
     }
 
-    /// Step 6: one Viterbi recursion,
-    /// D_t(s) = w (1 - score(s)) + min( min_{p in N(s)} D_{t-1}(p) + lambda |ln L_s - ln L_p|,
+    /// Step 5: one Viterbi recursion,
+    /// D_t(s) = w (1 - score(s)) + min( min_p D_{t-1}(p) + lambda |ln L_s - ln L_p|,
     ///                                  min_p D_{t-1}(p) + restart ),
-    /// then D_t -= min D_t.
+    /// then D_t -= min D_t (so costs stay bounded). The first term is an L1 distance transform
+    /// in ln L, exact in O(states).
     fn viterbi_step(&mut self) {
         let slot = (self.frames % RING as u64) as usize;
         let back = &mut self.back[slot * NUM_STATES..(slot + 1) * NUM_STATES];
-        let first = self.frames == 0;
-        let (prev_best, prev_arg) = argmin(&self.cost);
-        for s in 0..NUM_STATES {
-            let obs = VITERBI.observation * (1.0 - self.score[s]);
-            let (mut best, mut arg) = (prev_best + VITERBI.restart, prev_arg);
-            if first {
-                best = 0.0;
-                arg = s;
-            } else {
-                let (lo, hi) = (self.neigh_lo[s] as usize, self.neigh_hi[s] as usize);
-                for p in lo..=hi {
-                    let c = self.cost[p] + VITERBI.jump_per_log * (self.ln_lag[s] - self.ln_lag[p]).abs();
-                    if c < best {
-                        best = c;
-                        arg = p;
-                    }
+        for (s, b) in back.iter_mut().enumerate() {
+            *b = s as u16;
+        }
+        let trans = &mut self.cost_next;
+        if self.frames == 0 {
+            trans.iter_mut().for_each(|t| *t = 0.0);
+        } else {
+            let (prev_best, prev_arg) = argmin(&self.cost);
+            trans.copy_from_slice(&self.cost);
+            l1_distance_transform(trans, back, &self.jump_gap);
+            let restart = prev_best + VITERBI.restart;
+            for (t, b) in trans.iter_mut().zip(back.iter_mut()) {
+                if restart < *t {
+                    *t = restart;
+                    *b = prev_arg as u16;
                 }
             }
-            let total = obs + best;
-            self.cost_next[s] = if total.is_finite() { total } else { VITERBI.observation + VITERBI.restart };
-            back[s] = arg as u16;
+        }
+        for (t, score) in trans.iter_mut().zip(&self.score[1..]) {
+            let total = *t + VITERBI.observation * (1.0 - score);
+            *t = if total.is_finite() {
+                total
+            } else {
+                VITERBI.observation + VITERBI.restart
+            };
         }
         let (min, _) = argmin(&self.cost_next);
         for (c, n) in self.cost.iter_mut().zip(&self.cost_next) {
@@ -516,7 +652,7 @@ impl PitchTracker {
         }
     }
 
-    /// Step 7: trace back and refine the decisions for the newest `MAX_LOOKAHEAD + 1` frames.
+    /// Step 6: trace back and refine the decisions for the newest `MAX_LOOKAHEAD + 1` frames.
     fn decide(&mut self) {
         let newest = self.frames;
         self.refined[(newest % RING as u64) as usize] = [None; RING];
@@ -535,9 +671,9 @@ impl PitchTracker {
     }
 
     /// The refined estimate of state `state` in the frame `d` hops before the newest (stored
-    /// in ring `slot`), computed once per (frame, state).
+    /// in ring `slot`), computed once per (frame, state, window).
     fn refined_estimate(&mut self, slot: usize, d: usize, state: usize) -> PitchEstimate {
-        let key = state as u16;
+        let key = (state as u16, d > 0);
         if let Some((_, e)) = self.refined[slot].iter().flatten().find(|(s, _)| *s == key) {
             return *e;
         }
@@ -550,15 +686,17 @@ impl PitchTracker {
         e
     }
 
-    /// T = argmax rho(T) of the low-passed signal over |T - D L| <= REFINE_RADIUS, for the
-    /// window of the frame `d` hops before the newest.
+    /// T = argmax rho(T) of the filtered signal over |T - D L| <= REFINE_RADIUS, for the
+    /// frame `d` hops before the newest: its own window if d = 0, else the window extended by
+    /// `REFINE_EXTENSION` on both sides.
     fn refine(&mut self, d: usize, state: usize) -> PitchEstimate {
         let centre = DECIMATION * (COARSE_MIN + state);
         let lo = centre.saturating_sub(REFINE_RADIUS).max(PITCH_MIN);
         let hi = (centre + REFINE_RADIUS).min(PITCH_MAX);
-        let end = PITCH_BUF - d * HOP;
-        self.ensure_lowpass(end - WINDOW - hi);
-        correlation_curve(&self.lp, end, WINDOW, lo, hi, &mut self.refine_buf);
+        let ext = if d > 0 { REFINE_EXTENSION } else { 0 };
+        let end = PITCH_BUF - d * HOP + ext;
+        let len = WINDOW + 2 * ext;
+        correlation_curve(&self.filtered, end, len, lo, hi, &mut self.refine_buf);
         let (mut period, mut correlation) = (centre.clamp(PITCH_MIN, PITCH_MAX), f32::NEG_INFINITY);
         for (i, &r) in self.refine_buf.iter().take(hi - lo + 1).enumerate() {
             if r > correlation {
@@ -566,20 +704,16 @@ impl PitchTracker {
                 period = lo + i;
             }
         }
-        let correlation = if correlation.is_finite() { correlation.clamp(0.0, 1.0) } else { 0.0 };
-        PitchEstimate { period, correlation }
-    }
-}
-
-/// (min, argmin) of a slice; ties go to the first (shortest lag). (inf, 0) if empty.
-fn argmin(v: &[f32]) -> (f32, usize) {
-    let mut best = (f32::INFINITY, 0);
-    for (i, &c) in v.iter().enumerate() {
-        if c < best.0 {
-            best = (c, i);
+        let correlation = if correlation.is_finite() {
+            correlation.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        PitchEstimate {
+            period,
+            correlation,
         }
     }
-    best
 }
 
 impl Default for PitchTracker {
@@ -592,47 +726,111 @@ impl Default for PitchTracker {
 mod tests {
     use super::*;
 
+    /// |H(e^{jw})| of an FIR.
+    fn fir_gain(h: &[f32], f: f32) -> f32 {
+        let w = 2.0 * std::f32::consts::PI * f / SAMPLE_RATE as f32;
+        let (mut re, mut im) = (0.0f32, 0.0f32);
+        for (i, &v) in h.iter().enumerate() {
+            re += v * (w * i as f32).cos();
+            im -= v * (w * i as f32).sin();
+        }
+        (re * re + im * im).sqrt()
+    }
+
     #[test]
     fn lowpass_has_unit_dc_gain_and_rejects_the_alias_band() {
         let mut h = [0.0f32; LOWPASS_TAPS];
         lowpass_taps(LOWPASS_CUTOFF_HZ, SAMPLE_RATE as f32, &mut h);
-        let gain = |f: f32| {
-            let w = 2.0 * std::f32::consts::PI * f / SAMPLE_RATE as f32;
-            let (mut re, mut im) = (0.0f32, 0.0f32);
-            for (i, &v) in h.iter().enumerate() {
-                re += v * (w * i as f32).cos();
-                im -= v * (w * i as f32).sin();
-            }
-            (re * re + im * im).sqrt()
-        };
-        assert!((gain(0.0) - 1.0).abs() < 1e-5);
-        assert!(gain(1000.0) > 0.9, "{}", gain(1000.0));
-        assert!(gain(9000.0) < 0.01, "{}", gain(9000.0));
+        assert!((fir_gain(&h, 0.0) - 1.0).abs() < 1e-5);
+        assert!(fir_gain(&h, 1000.0) > 0.9, "{}", fir_gain(&h, 1000.0));
+        assert!(fir_gain(&h, 9000.0) < 0.01, "{}", fir_gain(&h, 9000.0));
     }
 
     #[test]
-    fn levinson_recovers_an_ar1_predictor() {
-        // r(k) = a^k for an AR(1) process with coefficient a.
-        let a = 0.8f32;
-        let r = [1.0, a, a * a, a * a * a, a * a * a * a];
-        let mut alpha = [0.0; LPC_ORDER];
-        levinson(&r, &mut alpha);
-        assert!((alpha[0] - a).abs() < 1e-5, "{alpha:?}");
-        assert!(alpha[1..].iter().all(|c| c.abs() < 1e-5), "{alpha:?}");
+    fn highpass_removes_dc_and_hum_and_passes_voice() {
+        let rms_out = |f: f64, settle_on_first: bool| {
+            let mut hp = Highpass::new(HIGHPASS_HZ, f64::from(SAMPLE_RATE));
+            let x = |n: usize| {
+                0.3 + (2.0 * std::f64::consts::PI * f * n as f64 / 48_000.0).sin() as f32
+            };
+            if settle_on_first {
+                hp.settle(x(0));
+            }
+            let n = 48_000;
+            let (mut e, mut count) = (0.0f64, 0);
+            for i in 0..n {
+                let y = hp.step(x(i));
+                if i >= n / 2 {
+                    e += f64::from(y) * f64::from(y);
+                    count += 1;
+                }
+            }
+            (e / count as f64).sqrt() * std::f64::consts::SQRT_2
+        };
+        assert!(rms_out(20.0, true) < 0.01, "{}", rms_out(20.0, true));
+        assert!(rms_out(50.0, true) < 0.2, "{}", rms_out(50.0, true));
+        assert!(rms_out(300.0, true) > 0.95, "{}", rms_out(300.0, true));
+        // Settled on a DC offset: no transient at all.
+        let mut hp = Highpass::new(HIGHPASS_HZ, f64::from(SAMPLE_RATE));
+        hp.settle(0.5);
+        assert!(hp.step(0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn peak_value_interpolates_a_parabola() {
+        // Samples of 1 - (t - 0.25)^2 at t = -1, 0, 1: vertex 1 at t = 0.25.
+        let f = |t: f32| 1.0 - (t - 0.25) * (t - 0.25);
+        assert!((peak_value(f(-1.0), f(0.0), f(1.0)) - 1.0).abs() < 1e-6);
+        assert_eq!(peak_value(0.5, 0.2, 0.9), 0.2); // not a maximum
+    }
+
+    #[test]
+    fn distance_transform_matches_brute_force() {
+        let f0 = [3.0, 0.5, 2.0, 4.0, 0.1, 5.0, 5.0, 1.0];
+        let gap = [0.3, 0.2, 1.0, 0.1, 0.4, 0.05, 0.6];
+        let mut f = f0;
+        let mut arg: Vec<u16> = (0..f.len() as u16).collect();
+        l1_distance_transform(&mut f, &mut arg, &gap);
+        let pos: Vec<f32> = std::iter::once(0.0)
+            .chain(gap.iter().scan(0.0, |a, g| {
+                *a += g;
+                Some(*a)
+            }))
+            .collect();
+        for s in 0..f0.len() {
+            let best = (0..f0.len())
+                .map(|p| f0[p] + (pos[s] - pos[p]).abs())
+                .fold(f32::INFINITY, f32::min);
+            assert!((f[s] - best).abs() < 1e-5, "state {s}: {} vs {best}", f[s]);
+            let p = arg[s] as usize;
+            let via = f0[p] + (pos[s] - pos[p]).abs();
+            assert!((via - best).abs() < 1e-5, "state {s}: argmin {p}");
+        }
     }
 
     #[test]
     fn octave_guard_prefers_the_fundamental() {
         // rho of a periodic signal with period 20 coarse lags: peaks at 20, 40, 60, ...
-        let mut rho = vec![0.0; NUM_STATES];
+        let lo = COARSE_LAG_LO;
+        let mut rho = vec![0.0; NUM_LAGS];
         for (i, r) in rho.iter_mut().enumerate() {
-            let lag = COARSE_MIN + i;
+            let lag = lo + i;
             *r = if lag % 20 == 0 { 0.8 } else { 0.1 };
         }
-        rho[40 - COARSE_MIN] = 0.85; // the double even slightly better
-        let mut score = vec![0.0; NUM_STATES];
-        octave_scores(&rho, COARSE_MIN, &mut score);
-        let best = (0..NUM_STATES).max_by(|&a, &b| score[a].total_cmp(&score[b])).unwrap();
-        assert_eq!(COARSE_MIN + best, 20);
+        rho[40 - lo] = 0.84; // the double even slightly better
+        let mut score = vec![0.0; NUM_LAGS];
+        octave_scores(&rho, lo, &mut score);
+        let best = (0..NUM_LAGS)
+            .max_by(|&a, &b| score[a].total_cmp(&score[b]))
+            .unwrap();
+        assert_eq!(lo + best, 20);
+        // A clearly weaker half period (a strong second harmonic) does not win.
+        rho[20 - lo] = 0.6;
+        octave_scores(&rho, lo, &mut score);
+        assert!(score[40 - lo] > score[20 - lo]);
+        // A smooth curve decreasing from the shortest lag has no peak: no score.
+        let smooth: Vec<f32> = (0..NUM_LAGS).map(|i| 0.99 - 0.005 * i as f32).collect();
+        octave_scores(&smooth, lo, &mut score);
+        assert!(score.iter().all(|&s| s == 0.0));
     }
 }
