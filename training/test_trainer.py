@@ -1,0 +1,319 @@
+"""Tests of the PercepNet trainer (pytest; a few seconds on CPU; skipped where torch is absent).
+
+    ~/.cache/pn-train/torch-venv/bin/python -m pytest -q training/test_trainer.py
+
+`read_pnw` and `numpy_forward` below are an independent float64 reference of docs/FORMATS.md
+(`.pnw` layout, causal convolutions, PyTorch GRU gate order r, z, n): the Rust `src/model/`
+must compute the same thing.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import export  # noqa: E402
+import train  # noqa: E402
+from model import PercepNet, make_config, percepnet_loss  # noqa: E402
+
+torch.set_num_threads(1)
+NF, NB = 70, 34
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic .pnf
+
+def synthetic_rows(frames: int, seed: int, bandwidth: int = NB) -> np.ndarray:
+    """Random, temporally smooth features; targets a smooth causal function of rows j, j-1."""
+    # Bands move together, as in real spectra: a few smooth latent factors, mixed per band by a
+    # basis shared by all files, plus a little independent noise.
+    basis = np.random.default_rng(1234).standard_normal((2, 4, NB)) / 2.0
+    rng = np.random.default_rng(seed)
+    z = np.empty((frames, 4))
+    s = rng.standard_normal(4)
+    for j in range(frames):
+        s = 0.8 * s + 0.6 * rng.standard_normal(4)
+        z[j] = s
+    e = -2.0 + 1.5 * z @ basis[0] + 0.2 * rng.standard_normal((frames, NB))
+    q = 1.0 / (1.0 + np.exp(-2.0 * (z @ basis[1] + 0.2 * rng.standard_normal((frames, NB)))))
+    period = np.clip(0.5 * np.sin(np.arange(frames) / 37.0) + 0.1 * rng.standard_normal(frames), -2, 1.5)
+    corr = q.mean(1)
+    feats = np.concatenate([e, q, period[:, None], corr[:, None]], axis=1)
+    e_prev = np.vstack([e[:1], e[:-1]])
+    snr = 0.5 * (e + e_prev) + 2.0
+    gain = 1.0 / (1.0 + np.exp(-1.5 * snr))
+    strength = np.clip(q * (1.0 - gain), 0.0, 1.0)
+    care = np.ones((frames, NB))
+    care[:, bandwidth:] = 0.0
+    rows = np.concatenate([feats, gain, strength, care], axis=1).astype(np.float32)
+    return rows
+
+
+def write_pnf(path: Path, rows: np.ndarray) -> Path:
+    with open(path, "wb") as f:
+        f.write(b"PNFEAT01" + struct.pack("<4I", 1, NF, NB, rows.shape[0]))
+        f.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pnf")
+    (d / "train").mkdir()
+    (d / "val").mkdir()
+    write_pnf(d / "train" / "a.pnf", synthetic_rows(3000, 1))
+    write_pnf(d / "train" / "b.pnf", synthetic_rows(2000, 2, bandwidth=24))
+    write_pnf(d / "val" / "c.pnf", synthetic_rows(1500, 3))
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# independent numpy reader and forward pass (float64)
+
+def read_pnw(path):
+    buf = Path(path).read_bytes()
+    assert buf[:8] == b"PNWEIGHT"
+    (version,) = struct.unpack_from("<I", buf, 8)
+    assert version == 1
+    names = ("nf", "nb", "dense", "conv1", "conv1_kernel", "conv2", "conv2_kernel",
+             "gru", "gru_layers", "head_g", "head_r")
+    shape = dict(zip(names, struct.unpack_from("<11I", buf, 12)))
+    off = 56
+    nf = shape["nf"]
+    mean = np.frombuffer(buf, "<f4", nf, off).astype(np.float64)
+    off += 4 * nf
+    std = np.frombuffer(buf, "<f4", nf, off).astype(np.float64)
+    off += 4 * nf
+
+    def tensor():
+        nonlocal off
+        (ndim,) = struct.unpack_from("<I", buf, off)
+        dims = struct.unpack_from(f"<{ndim}I", buf, off + 4)
+        off += 4 + 4 * ndim
+        n = int(np.prod(dims))
+        a = np.frombuffer(buf, "<f4", n, off).astype(np.float64).reshape(dims)
+        off += 4 * n
+        return a
+
+    def gru():
+        return dict(w_ih=tensor(), w_hh=tensor(), b_ih=tensor(), b_hh=tensor())
+
+    w = dict(mean=mean, std=std)
+    w["dense_w"], w["dense_b"] = tensor(), tensor()
+    w["conv1_w"], w["conv1_b"] = tensor(), tensor()
+    w["conv2_w"], w["conv2_b"] = tensor(), tensor()
+    w["grus"] = [gru() for _ in range(shape["gru_layers"])]
+    w["gru_g"] = gru()
+    w["dense_g_w"], w["dense_g_b"] = tensor(), tensor()
+    w["gru_r"] = gru()
+    w["dense_r_w"], w["dense_r_b"] = tensor(), tensor()
+    assert off == len(buf), "trailing bytes after the last tensor"
+    return shape, w
+
+
+def read_pnr(path):
+    buf = Path(path).read_bytes()
+    assert buf[:8] == b"PNREF001"
+    frames, nf, nb = struct.unpack_from("<3I", buf, 8)
+    feats = np.frombuffer(buf, "<f4", frames * nf, 20).reshape(frames, nf)
+    outs = np.frombuffer(buf, "<f4", frames * 2 * nb, 20 + 4 * frames * nf).reshape(frames, 2 * nb)
+    assert len(buf) == 20 + 4 * frames * (nf + 2 * nb)
+    return feats, outs
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_conv_causal(x, w, b):
+    """x [T, Cin], w [Cout, Cin, k]: out[j] = b + sum_t w[:, :, t] @ x[j - k + 1 + t] (zeros before 0)."""
+    k = w.shape[2]
+    xp = np.vstack([np.zeros((k - 1, x.shape[1])), x])
+    out = np.tile(b, (x.shape[0], 1))
+    for t in range(k):
+        out += xp[t:t + x.shape[0]] @ w[:, :, t].T
+    return np.tanh(out)
+
+
+def np_gru(x, p):
+    hidden = p["w_hh"].shape[1]
+    h = np.zeros(hidden)
+    out = np.empty((x.shape[0], hidden))
+    for j in range(x.shape[0]):
+        gi = p["w_ih"] @ x[j] + p["b_ih"]
+        gh = p["w_hh"] @ h + p["b_hh"]
+        r = _sigmoid(gi[:hidden] + gh[:hidden])
+        z = _sigmoid(gi[hidden:2 * hidden] + gh[hidden:2 * hidden])
+        n = np.tanh(gi[2 * hidden:] + r * gh[2 * hidden:])
+        h = (1.0 - z) * n + z * h
+        out[j] = h
+    return out
+
+
+def numpy_forward(w, feats):
+    """feats [T, NF] raw -> [T, 2 NB] gains then strengths."""
+    x = (feats.astype(np.float64) - w["mean"]) / w["std"]
+    x = np.tanh(x @ w["dense_w"].T + w["dense_b"])
+    x = np_conv_causal(x, w["conv1_w"], w["conv1_b"])
+    x = np_conv_causal(x, w["conv2_w"], w["conv2_b"])
+    for p in w["grus"]:
+        x = np_gru(x, p)
+    g = _sigmoid(np_gru(x, w["gru_g"]) @ w["dense_g_w"].T + w["dense_g_b"])
+    r = _sigmoid(np_gru(x, w["gru_r"]) @ w["dense_r_w"].T + w["dense_r_b"])
+    return np.concatenate([g, r], axis=1)
+
+
+def tiny_model(seed=0) -> PercepNet:
+    torch.manual_seed(seed)
+    m = PercepNet(make_config("tiny"))
+    rng = np.random.default_rng(seed)
+    m.set_normalisation(rng.normal(0, 1, NF), rng.uniform(0.3, 2.0, NF))
+    with torch.no_grad():  # larger weights than the default init, so every path matters
+        for p in m.parameters():
+            p.mul_(2.0)
+    return m.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+
+def test_model_is_causal():
+    m = tiny_model()
+    x = torch.randn(2, 40, NF) * 2
+    with torch.no_grad():
+        g0, r0 = m(x)
+        for j in (0, 1, 7, 20, 39):
+            y = x.clone()
+            y[:, j] += torch.randn(2, NF) * 3
+            g1, r1 = m(y)
+            assert torch.equal(g0[:, :j], g1[:, :j]) and torch.equal(r0[:, :j], r1[:, :j]), j
+            # and row j itself does see its own input (no hidden delay)
+            assert (g0[:, j] - g1[:, j]).abs().max() > 1e-6, j
+
+
+def test_weight_counts():
+    counts = {p: PercepNet(make_config(p)).num_weights() for p in ("tiny", "small", "full")}
+    assert 7.4e6 < counts["full"] < 8.0e6, counts
+    assert 1.8e6 < counts["small"] < 2.2e6, counts
+
+
+def test_export_matches_numpy_reference(tmp_path, data):
+    m = tiny_model(3)
+    pnw, pnr = tmp_path / "m.pnw", tmp_path / "m.pnr"
+    export.export(m, pnw, pnr, ref_pnf=data / "val" / "c.pnf", ref_frames=120)
+    shape, w = read_pnw(pnw)
+    assert shape == m.config
+    assert np.array_equal(w["mean"], m.feat_mean.numpy().astype(np.float64))
+    feats, outs = read_pnr(pnr)
+    assert feats.shape == (120, NF) and outs.shape == (120, 2 * NB)
+    assert np.array_equal(feats, synthetic_rows(1500, 3)[:120, :NF])
+    ref = numpy_forward(w, feats)
+    assert np.abs(ref - outs).max() <= 1e-5
+    # outputs are not trivially saturated: the comparison means something
+    assert 0.05 < outs.std() and ((outs > 0.02) & (outs < 0.98)).mean() > 0.5
+
+
+def test_export_cli_synthetic_reference(tmp_path, data):
+    m = tiny_model(4)
+    torch.save(dict(config=m.config, model=m.state_dict()), tmp_path / "best.pt")
+    export.main(["--run", str(tmp_path), "--out", str(tmp_path / "w.pnw"), "--ref", str(tmp_path / "w.pnr")])
+    _, w = read_pnw(tmp_path / "w.pnw")
+    feats, outs = read_pnr(tmp_path / "w.pnr")
+    assert feats.shape == (100, NF)
+    assert np.abs(numpy_forward(w, feats) - outs).max() <= 1e-5
+    again = export.synthetic_features(m, 100)
+    assert np.array_equal(again, feats)  # deterministic
+
+
+def test_loss_zero_for_perfect_prediction_and_masks_dont_care():
+    torch.manual_seed(0)
+    g = torch.rand(4, 10, NB) * 0.98 + 0.01
+    r = torch.rand(4, 10, NB) * 0.98 + 0.01
+    care = torch.ones(4, 10, NB)
+    assert percepnet_loss(torch.logit(g.double()), torch.logit(r.double()), g.double(), r.double(), care.double()) < 1e-12
+    # extreme targets: 0 and 1 with saturated logits
+    g01 = (torch.rand(4, 10, NB) > 0.5).float()
+    big = 40.0 * (2 * g01 - 1)
+    assert percepnet_loss(big, -big, g01, 1 - g01, care) < 1e-12
+    # don't-care bands change neither the loss nor receive gradient
+    care[:, :, 20:] = 0
+    gl = torch.logit(g).clone().requires_grad_(True)
+    rl = torch.logit(r).clone().requires_grad_(True)
+    base = percepnet_loss(gl, rl, g, r, care)
+    g2, r2 = g.clone(), r.clone()
+    g2[:, :, 20:], r2[:, :, 20:] = 1 - g2[:, :, 20:], 1 - r2[:, :, 20:]
+    assert percepnet_loss(gl, rl, g2, r2, care) == base
+    gl2 = gl.detach().clone()
+    gl2[:, :, 5] += 1.0
+    wrong = percepnet_loss(gl2, rl.detach(), g, r, care)
+    assert wrong > 1e-4
+    gl3 = gl.detach().clone()
+    gl3[:, :, 25] += 1.0
+    assert percepnet_loss(gl3, rl.detach(), g, r, care) == base
+    base.backward()
+    assert gl.grad[:, :, 20:].abs().max() == 0 and rl.grad[:, :, 20:].abs().max() == 0
+    # mean over cared bands: a single wrong band of 20 cared ones
+    one = torch.zeros(1, 1, NB)
+    one[..., 0] = 1.0
+    c = torch.zeros(1, 1, NB)
+    c[..., :20] = 1
+    loss = percepnet_loss(torch.full((1, 1, NB), 40.0), torch.full((1, 1, NB), -40.0),
+                          torch.ones(1, 1, NB) - one, torch.zeros(1, 1, NB), c)
+    assert abs(float(loss) - (1 + 10) / 20) < 1e-5
+
+
+def test_pnf_reader_checks_size(tmp_path):
+    p = write_pnf(tmp_path / "x.pnf", synthetic_rows(50, 0))
+    f = train.PnfFile(p)
+    assert (f.nf, f.nb, f.frames) == (NF, NB, 50)
+    with open(p, "ab") as fh:
+        fh.write(b"\0\0\0\0")
+    with pytest.raises(ValueError):
+        train.PnfFile(p)
+
+
+def common_args(data, run):
+    return ["--train", str(data / "train"), "--val", str(data / "val"), "--run", str(run),
+            "--preset", "tiny", "--batch", "8", "--seq-len", "32", "--threads", "1",
+            "--quiet", "--log-every", "1000", "--val-max-frames", "600", "--val-seq", "200"]
+
+
+def test_training_reduces_loss(tmp_path, data):
+    run = tmp_path / "run"
+    out = train.main(common_args(data, run) + ["--max-steps", "200", "--val-every", "100",
+                                               "--lr", "3e-3", "--lr-decay", "0"])
+    assert out["step"] == 200
+    # loss of the untrained network (same seed => same initial weights)
+    torch.manual_seed(1)
+    m0 = PercepNet(make_config("tiny"))
+    m0.load_state_dict({**m0.state_dict(), "feat_mean": out["model"].feat_mean,
+                        "feat_std": out["model"].feat_std})
+    chunks = train.validation_chunks(train.open_all([data / "val"]), 200, 600)
+    initial = train.evaluate(m0, chunks, "cpu")
+    final = out["history"][-1][1]
+    print(f"untrained val loss {initial:.4f}, after 200 steps {final:.4f}")
+    assert final < 0.25 * initial, (initial, out["history"])
+    assert (run / "best.pt").exists() and (run / "last.pt").exists() and (run / "stats.json").exists()
+    # feature statistics: cached, and over all training frames
+    rows = np.vstack([synthetic_rows(3000, 1), synthetic_rows(2000, 2, bandwidth=24)])
+    assert np.allclose(out["model"].feat_mean.numpy(), rows[:, :NF].mean(0), atol=1e-4)
+
+
+def test_resume_continues_exactly(tmp_path, data):
+    a = train.main(common_args(data, tmp_path / "a") + ["--max-steps", "30", "--val-every", "10"])
+    b1 = train.main(common_args(data, tmp_path / "b") + ["--max-steps", "17", "--val-every", "10"])
+    assert b1["step"] == 17
+    with pytest.raises(SystemExit):  # refuses to overwrite a run without --resume
+        train.main(common_args(data, tmp_path / "b") + ["--max-steps", "30"])
+    b2 = train.main(["--run", str(tmp_path / "b"), "--resume", "--max-steps", "30", "--quiet", "--threads", "1"])
+    assert b2["step"] == a["step"] == 30
+    sa, sb = a["model"].state_dict(), b2["model"].state_dict()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    assert [h for h in a["history"] if h[0] % 10 == 0] == [h for h in b2["history"] if h[0] % 10 == 0]
