@@ -115,6 +115,22 @@ impl GainEstimator for UnityEstimator {
     }
 }
 
+/// An optional estimator: `None` passes everything through (unity gains).
+impl<E: GainEstimator> GainEstimator for Option<E> {
+    fn estimate(&mut self, features: &[f32; NB_FEATURES], frame: &FrameView, out: &mut BandGains) {
+        match self {
+            Some(e) => e.estimate(features, frame, out),
+            None => UnityEstimator.estimate(features, frame, out),
+        }
+    }
+
+    fn reset(&mut self) {
+        if let Some(e) = self {
+            e.reset();
+        }
+    }
+}
+
 /// The last `HISTORY` input samples, newest last.
 pub struct Timeline {
     buf: Vec<f32>,
@@ -428,12 +444,13 @@ impl<E: GainEstimator> Denoiser<E> {
         let mut g = self.gains;
         sanitize(&mut g.gain);
         sanitize(&mut g.strength);
+        // The attenuation limit bounds the comb filter too: r_b' = (1 - floor) r_b, so a 0 dB
+        // limit leaves the signal untouched and a light limit filters lightly.
+        let floor = postfilter::attenuation_floor(self.params.attenuation_limit_db);
+        g.strength.iter_mut().for_each(|r| *r *= 1.0 - floor);
         mix_pitch_filter(x, &self.p, &g.strength, &self.delayed.ex, &mut self.y);
         postfilter::envelope_postfilter(&mut g.gain, &self.delayed.ex, self.params.post_filter);
-        postfilter::apply_floor(
-            &mut g.gain,
-            postfilter::attenuation_floor(self.params.attenuation_limit_db),
-        );
+        postfilter::apply_floor(&mut g.gain, floor);
         apply_band_gains(&g.gain, &mut self.y);
         self.applied = g;
 

@@ -1,1 +1,251 @@
-//! Plugin (stub).
+//! The PercepNet CLAP/VST3 plugin: a thin real-time shell around [`Denoiser`].
+//!
+//! - One engine per channel (mono or stereo), allocated in `activate`, never in `process`.
+//! - The host is told the engine's exact latency ([`crate::LATENCY`] at 48 kHz).
+//! - Bypass crossfades to the dry signal delayed by that same latency, while the engine keeps
+//!   running, so switching it never clicks nor moves the output in time.
+//! - Float parameters are smoothed and handed to the engine in chunks of at most
+//!   [`channel::MAX_CHUNK`] samples, whatever the host's buffer size.
+
+mod bypass;
+mod channel;
+pub mod editor;
+mod meters;
+pub mod params;
+mod rate;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+use nice_plug_egui::{EguiEditor, EguiEditorState};
+
+use crate::denoiser::{Denoiser, DenoiserParams};
+use crate::model::{self, NetworkEstimator};
+
+use bypass::BypassFader;
+use channel::{ChannelProcessor, ChunkScratch, MAX_CHUNK};
+use editor::EditorApp;
+use meters::Meters;
+use params::PercepNetParams;
+use rate::RateConversion;
+
+/// The gain estimator the plugin runs: the trained network embedded in the binary (`None`, a
+/// unity pass-through, only if those weights failed to load).
+pub type Estimator = Option<NetworkEstimator>;
+
+/// The engine the plugin runs, one per channel.
+pub type Engine = Denoiser<Estimator>;
+
+/// Builds one channel's engine (allocates; called from `activate` only).
+fn new_engine() -> Engine {
+    let estimator = match model::embedded_network() {
+        Ok(net) => Some(NetworkEstimator::new(net)),
+        Err(e) => {
+            nice_error!("percepnet: embedded weights unusable ({e}); passing audio through");
+            None
+        }
+    };
+    Denoiser::new(estimator)
+}
+
+/// Duration of the wet/dry crossfade when bypass is switched, in seconds.
+const BYPASS_FADE_SECONDS: f32 = 0.010;
+
+/// The PercepNet speech denoiser plugin.
+pub struct PercepNet {
+    params: Arc<PercepNetParams>,
+    meters: Arc<Meters>,
+    editor_state: Arc<EguiEditorState>,
+    /// One processor per main channel; empty until `activate`.
+    channels: Vec<ChannelProcessor>,
+    /// The wet/dry crossfade shared by all channels, so they switch in lockstep.
+    fader: BypassFader,
+    /// Per-sample dry share of the current chunk, filled once for all channels.
+    mix: [f32; MAX_CHUNK],
+    scratch: ChunkScratch,
+    /// The latency reported to the host in `activate`, in samples.
+    latency: u32,
+}
+
+impl Default for PercepNet {
+    fn default() -> Self {
+        Self {
+            params: Arc::new(PercepNetParams::default()),
+            meters: Arc::new(Meters::default()),
+            editor_state: editor::default_state(),
+            channels: Vec::new(),
+            fader: BypassFader::new(1, false),
+            mix: [0.0; MAX_CHUNK],
+            scratch: ChunkScratch::default(),
+            latency: 0,
+        }
+    }
+}
+
+impl PercepNet {
+    /// Advances the parameter smoothers by `len` samples and returns the engine settings.
+    fn next_engine_params(&self, len: usize) -> DenoiserParams {
+        let steps = len.max(1) as u32;
+        DenoiserParams {
+            attenuation_limit_db: self.params.attenuation_limit.smoothed.next_step(steps),
+            post_filter: self.params.post_filter.smoothed.next_step(steps),
+        }
+    }
+
+    /// Processes one chunk (at most [`MAX_CHUNK`] samples) of every channel in place.
+    fn process_chunk(&mut self, channels: &mut [&mut [f32]], start: usize, len: usize) {
+        let engine_params = self.next_engine_params(len);
+        let mix = &mut self.mix[..len];
+        self.fader.fill(mix);
+        for (samples, processor) in channels.iter_mut().zip(&mut self.channels) {
+            let Some(chunk) = samples.get_mut(start..start + len) else {
+                continue;
+            };
+            processor.set_params(engine_params);
+            processor.process_chunk(chunk, mix, &mut self.scratch, &self.meters);
+        }
+    }
+
+    /// Publishes the engines' latest band gains to the editor.
+    fn publish_band_gains(&self) {
+        for processor in &self.channels {
+            self.meters.record_band_gains(processor.band_gains());
+        }
+    }
+}
+
+/// `x` if it is a normal number, else 0: sanitizes NaN, infinities and subnormals (the latter
+/// are inaudible but slow the arithmetic down on most CPUs).
+fn flush_to_zero(x: f32) -> f32 {
+    if x.is_normal() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// Number of samples of the bypass crossfade at `sample_rate`.
+fn fade_len(sample_rate: f32) -> usize {
+    (BYPASS_FADE_SECONDS * sample_rate).round() as usize
+}
+
+/// A symmetric layout with `channels` main inputs and outputs.
+const fn layout(channels: u32) -> AudioIOLayout {
+    AudioIOLayout {
+        main_input_channels: NonZeroU32::new(channels),
+        main_output_channels: NonZeroU32::new(channels),
+        ..AudioIOLayout::const_default()
+    }
+}
+
+impl Plugin for PercepNet {
+    const NAME: &'static str = "PercepNet";
+    const VENDOR: &'static str = "percepnet";
+    const URL: &'static str = "";
+    const EMAIL: &'static str = "";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    /// Stereo first: hosts fall back to the first layout.
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[layout(2), layout(1)];
+
+    type Editor = EguiEditor<EditorApp>;
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.params.clone(),
+            self.meters.clone(),
+            self.editor_state.clone(),
+        )
+    }
+
+    fn activate(
+        &mut self,
+        audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let conversion = match RateConversion::for_host_rate(buffer_config.sample_rate) {
+            Ok(conversion) => conversion,
+            Err(err) => {
+                nice_error!("{err}");
+                return false;
+            }
+        };
+        let latency = conversion.latency_samples();
+        self.latency = latency as u32;
+        let channel_count = audio_io_layout
+            .main_output_channels
+            .map_or(0, NonZeroU32::get);
+
+        self.channels = (0..channel_count)
+            .map(|_| ChannelProcessor::new(latency))
+            .collect();
+        self.fader = BypassFader::new(
+            fade_len(buffer_config.sample_rate),
+            self.params.bypass.value(),
+        );
+        // Standalone apps have no host to compensate latency (and nice-plug warns if told).
+        if context.plugin_api() != PluginApi::Standalone {
+            context.set_latency_samples(self.latency);
+        }
+        true
+    }
+
+    fn reset(&mut self) {
+        for processor in &mut self.channels {
+            processor.reset();
+        }
+        self.fader.snap_to(self.params.bypass.value());
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        _context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        self.fader.set_bypassed(self.params.bypass.value());
+        let samples = buffer.samples();
+        let channels = buffer.as_slice();
+        let mut start = 0;
+        while start < samples {
+            let len = (samples - start).min(MAX_CHUNK);
+            self.process_chunk(channels, start, len);
+            start += len;
+        }
+        self.publish_band_gains();
+
+        // Everything comes out `latency` samples late: let the host play that tail out.
+        ProcessStatus::Tail(self.latency)
+    }
+}
+
+impl ClapPlugin for PercepNet {
+    const CLAP_ID: &'static str = "org.percepnet.denoiser";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Real-time PercepNet speech denoiser (pitch-aware, low complexity)");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::Restoration,
+        ClapFeature::Mono,
+        ClapFeature::Stereo,
+    ];
+}
+
+impl Vst3Plugin for PercepNet {
+    const VST3_CLASS_ID: [u8; 16] = *b"PercepNetDenoisr";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Fx, Vst3SubCategory::Restoration];
+}
+
+nice_export_clap!(PercepNet);
+nice_export_vst3!(PercepNet);
