@@ -14,6 +14,7 @@ pub mod dsp;
 pub mod model;
 pub mod oracle;
 pub mod plugin;
+pub mod resample;
 
 /// Internal sample rate in Hz: every other host rate is resampled to this one.
 pub const SAMPLE_RATE: u32 = 48_000;

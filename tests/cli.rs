@@ -29,6 +29,30 @@ fn denoise_keeps_length_format_and_alignment() {
 }
 
 #[test]
+fn denoise_handles_other_rates_and_stereo() {
+    // 44.1 kHz stereo, 24-bit: the output keeps rate, channels, depth and length.
+    let input = tmp("stereo44.wav");
+    let spec = hound::WavSpec { channels: 2, sample_rate: 44_100, bits_per_sample: 24, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(&input, spec).unwrap();
+    for n in 0..44_100 {
+        let t = n as f32 / 44_100.0;
+        w.write_sample(((2.0 * std::f32::consts::PI * 200.0 * t).sin() * 1e6) as i32).unwrap();
+        w.write_sample(((2.0 * std::f32::consts::PI * 300.0 * t).sin() * 1e6) as i32).unwrap();
+    }
+    w.finalize().unwrap();
+    let out = tmp("stereo44-out.wav");
+    let o = bin().arg("denoise").arg(&input).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = hound::WavReader::open(&out).unwrap();
+    assert_eq!(r.spec(), spec);
+    assert_eq!(r.duration(), 44_100);
+    // Refuses to overwrite its input.
+    let o = bin().arg("denoise").arg(&input).arg(&input).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("overwrite"));
+}
+
+#[test]
 fn corrupt_and_unsupported_files_give_clear_errors() {
     let bad = tmp("corrupt.wav");
     std::fs::write(&bad, b"RIFF\x10\x00\x00\x00WAVEfmt garbage").unwrap();

@@ -1,5 +1,6 @@
 //! `percepnet`: the command-line front end of the denoiser.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -10,7 +11,7 @@ use percepnet::{bench, dataset};
 use percepnet::denoiser::{Denoiser, DenoiserParams};
 use percepnet::model::{Network, NetworkEstimator};
 use percepnet::oracle::{self, OracleOptions};
-use percepnet::{HOP, SAMPLE_RATE};
+use percepnet::{resample, HOP, LATENCY, SAMPLE_RATE};
 
 #[derive(Parser)]
 #[command(version, about = "PercepNet speech denoiser")]
@@ -26,7 +27,8 @@ enum Command {
     Oracle(OracleArgs),
     /// Make training features and targets (.pnf) from speech and noise lists.
     Features(FeaturesArgs),
-    /// Denoise WAV files (48 kHz; any channel count), time-aligned with the input.
+    /// Denoise a WAV or FLAC file (any sample rate and channel count) into a WAV file of the
+    /// input's format, time-aligned with the input.
     Denoise(DenoiseArgs),
     /// Print the real-time factor (CPU seconds per second of audio) of each stage and of the
     /// whole engine, with the shipped network and the full paper-size network.
@@ -69,7 +71,7 @@ struct FeaturesArgs {
 
 #[derive(clap::Args)]
 struct DenoiseArgs {
-    /// Input WAV.
+    /// Input WAV or FLAC.
     input: PathBuf,
     /// Output WAV (same format as the input).
     output: PathBuf,
@@ -200,31 +202,56 @@ fn load_network(weights: Option<&std::path::Path>) -> Result<Network> {
     })
 }
 
+/// Files longer than this many seconds get a progress bar.
+const PROGRESS_MIN_SECONDS: usize = 20;
+
 fn denoise_cmd(a: DenoiseArgs) -> Result<()> {
-    let input = audio::read_wav(&a.input)?;
-    if input.sample_rate != SAMPLE_RATE {
-        bail!(
-            "{}: sample rate {} Hz; only {} Hz is supported for now",
-            a.input.display(),
-            input.sample_rate,
-            SAMPLE_RATE
-        );
+    if a.input == a.output || a.output.canonicalize().ok().is_some_and(|o| a.input.canonicalize().ok() == Some(o)) {
+        bail!("refusing to overwrite the input {}", a.input.display());
     }
+    if !a.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+        bail!("{}: the output must be a .wav file", a.output.display());
+    }
+    let input = audio::read_audio(&a.input)?;
     let net = load_network(a.weights.as_deref())?;
-    let params = DenoiserParams {
-        attenuation_limit_db: a.attenuation_limit,
-        post_filter: a.post_filter,
+    let params = DenoiserParams { attenuation_limit_db: a.attenuation_limit, post_filter: a.post_filter };
+    let at_48k = resample::resample(&input.channels, input.sample_rate, SAMPLE_RATE)?;
+    let total: usize = at_48k.iter().map(Vec::len).sum();
+    let bar = if total > PROGRESS_MIN_SECONDS * SAMPLE_RATE as usize && std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(total as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
     };
-    let outputs: Vec<Vec<f32>> = input
-        .channels
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {percent}% eta {eta}").unwrap_or(indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(a.input.display().to_string());
+    let denoised: Vec<Vec<f32>> = at_48k
         .iter()
         .map(|ch| {
             let mut engine = Denoiser::new(NetworkEstimator::new(net.clone()));
             engine.set_params(params);
-            engine.process_offline(ch)
+            denoise_channel(&mut engine, ch, &bar)
         })
         .collect();
-    audio::write_wav(&a.output, &outputs, input.spec)
+    bar.finish_and_clear();
+    let mut out = resample::resample(&denoised, SAMPLE_RATE, input.sample_rate)?;
+    out.iter_mut().for_each(|c| c.resize(input.frames(), 0.0));
+    audio::write_wav(&a.output, &out, input.spec)
+}
+
+/// Denoises one 48 kHz channel, time-aligned (latency removed), advancing `bar`.
+fn denoise_channel(engine: &mut Denoiser<NetworkEstimator>, x: &[f32], bar: &indicatif::ProgressBar) -> Vec<f32> {
+    let mut padded = x.to_vec();
+    padded.resize(x.len() + LATENCY, 0.0);
+    let mut out = vec![0.0; padded.len()];
+    for (i, o) in padded.chunks(SAMPLE_RATE as usize).zip(out.chunks_mut(SAMPLE_RATE as usize)) {
+        engine.process(i, o);
+        bar.inc(i.len() as u64);
+    }
+    out.drain(..LATENCY);
+    out.truncate(x.len());
+    out
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {
