@@ -29,7 +29,9 @@ impl Audio {
 
 /// Reads a WAV or FLAC file (chosen by the `.flac` extension) into per-channel samples.
 pub fn read_audio(path: &Path) -> Result<Audio> {
-    let is_flac = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("flac"));
+    let is_flac = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("flac"));
     if is_flac {
         read_flac(path)
     } else {
@@ -39,7 +41,8 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
 
 /// Reads a FLAC file (any bit depth) into per-channel f32 samples.
 pub fn read_flac(path: &Path) -> Result<Audio> {
-    let mut reader = claxon::FlacReader::open(path).with_context(|| format!("cannot read FLAC file {}", path.display()))?;
+    let mut reader = claxon::FlacReader::open(path)
+        .with_context(|| format!("cannot read FLAC file {}", path.display()))?;
     let info = reader.streaminfo();
     let nch = info.channels as usize;
     let scale = 1.0 / (1u64 << (info.bits_per_sample - 1)) as f32;
@@ -54,7 +57,11 @@ pub fn read_flac(path: &Path) -> Result<Audio> {
         bits_per_sample: info.bits_per_sample as u16,
         sample_format: hound::SampleFormat::Int,
     };
-    Ok(Audio { sample_rate: info.sample_rate, channels, spec })
+    Ok(Audio {
+        sample_rate: info.sample_rate,
+        channels,
+        spec,
+    })
 }
 
 /// Reads a WAV file (PCM 8/16/24/32-bit or 32-bit float) into per-channel f32 samples.

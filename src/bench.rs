@@ -64,7 +64,12 @@ pub fn run(seconds: f32, networks: &[(String, Network)]) -> Vec<StageTime> {
     let hops = signal.len() / HOP;
     let secs = (hops * HOP) as f64 / SAMPLE_RATE as f64;
     let mut out = Vec::new();
-    let mut push = |name: &str, rtf: f64| out.push(StageTime { name: name.into(), rtf });
+    let mut push = |name: &str, rtf: f64| {
+        out.push(StageTime {
+            name: name.into(),
+            rtf,
+        })
+    };
 
     let mut stft = Stft::new();
     let mut spec = ZERO_SPECTRUM;
@@ -121,7 +126,10 @@ pub fn run(seconds: f32, networks: &[(String, Network)]) -> Vec<StageTime> {
         let mut net = net.clone();
         let (mut g, mut r) = ([0.0; NB_BANDS], [0.0; NB_BANDS]);
         push(
-            &format!("network {name} ({:.2} M weights)", net.shape().parameter_count() as f64 / 1e6),
+            &format!(
+                "network {name} ({:.2} M weights)",
+                net.shape().parameter_count() as f64 / 1e6
+            ),
             rtf(secs, || {
                 for _ in 0..hops {
                     net.forward(std::hint::black_box(&features), &mut g, &mut r);
@@ -131,10 +139,16 @@ pub fn run(seconds: f32, networks: &[(String, Network)]) -> Vec<StageTime> {
     }
     let mut output = vec![0.0; signal.len()];
     let mut unity = Denoiser::new(UnityEstimator);
-    push("whole engine, unity gains", rtf(secs, || unity.process(&signal, &mut output)));
+    push(
+        "whole engine, unity gains",
+        rtf(secs, || unity.process(&signal, &mut output)),
+    );
     for (name, net) in networks {
         let mut engine = Denoiser::new(NetworkEstimator::new(net.clone()));
-        push(&format!("whole engine, network {name}"), rtf(secs, || engine.process(&signal, &mut output)));
+        push(
+            &format!("whole engine, network {name}"),
+            rtf(secs, || engine.process(&signal, &mut output)),
+        );
     }
     out
 }

@@ -237,6 +237,37 @@ pub fn per_bin_oracle(clean: &[f32], noisy: &[f32]) -> Vec<f32> {
     out
 }
 
+/// Runs the engine on `noisy` with oracle gains from `clean` (same length) and returns the
+/// output aligned with the input.
+pub fn run_band_oracle(
+    clean: &[f32],
+    noisy: &[f32],
+    options: OracleOptions,
+    params: crate::denoiser::DenoiserParams,
+) -> Vec<f32> {
+    use crate::denoiser::Denoiser;
+    use crate::{HOP, LATENCY};
+    let delay = LATENCY - HOP; // hop-level delay of the engine
+    let hops = (noisy.len() + delay).div_ceil(HOP);
+    let mut engine = Denoiser::new(Oracle::new(options));
+    engine.set_params(params);
+    let mut out = vec![0.0; hops * HOP];
+    let mut c = [0.0; HOP];
+    let mut y = [0.0; HOP];
+    for j in 0..hops {
+        for (i, (cv, yv)) in c.iter_mut().zip(y.iter_mut()).enumerate() {
+            let n = j * HOP + i;
+            *cv = clean.get(n).copied().unwrap_or(0.0);
+            *yv = noisy.get(n).copied().unwrap_or(0.0);
+        }
+        engine.estimator_mut().push_clean(&c);
+        engine.process_hop(&y, &mut out[j * HOP..(j + 1) * HOP]);
+    }
+    out.drain(..delay);
+    out.truncate(noisy.len());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,35 +310,4 @@ mod tests {
         assert_eq!(out.strength[0], STRENGTH_SCALE);
         assert!(out.gain[0] < 1.0);
     }
-}
-
-/// Runs the engine on `noisy` with oracle gains from `clean` (same length) and returns the
-/// output aligned with the input.
-pub fn run_band_oracle(
-    clean: &[f32],
-    noisy: &[f32],
-    options: OracleOptions,
-    params: crate::denoiser::DenoiserParams,
-) -> Vec<f32> {
-    use crate::denoiser::Denoiser;
-    use crate::{HOP, LATENCY};
-    let delay = LATENCY - HOP; // hop-level delay of the engine
-    let hops = (noisy.len() + delay).div_ceil(HOP);
-    let mut engine = Denoiser::new(Oracle::new(options));
-    engine.set_params(params);
-    let mut out = vec![0.0; hops * HOP];
-    let mut c = [0.0; HOP];
-    let mut y = [0.0; HOP];
-    for j in 0..hops {
-        for (i, (cv, yv)) in c.iter_mut().zip(y.iter_mut()).enumerate() {
-            let n = j * HOP + i;
-            *cv = clean.get(n).copied().unwrap_or(0.0);
-            *yv = noisy.get(n).copied().unwrap_or(0.0);
-        }
-        engine.estimator_mut().push_clean(&c);
-        engine.process_hop(&y, &mut out[j * HOP..(j + 1) * HOP]);
-    }
-    out.drain(..delay);
-    out.truncate(noisy.len());
-    out
 }

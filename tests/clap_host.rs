@@ -519,7 +519,10 @@ fn the_trained_network_removes_noise_through_the_host() {
     let (a, b) = (9_600, 24_000);
     let lat = percepnet::LATENCY;
     let noise_db = 10.0 * (energy(&output[0][a + lat..b + lat]) / energy(&input[0][a..b])).log10();
-    assert!(noise_db < -15.0, "noise-only stretch attenuated by only {noise_db:.1} dB");
+    assert!(
+        noise_db < -15.0,
+        "noise-only stretch attenuated by only {noise_db:.1} dB"
+    );
     // Speech is kept: over the whole file the output keeps most of the energy.
     let total_db = 10.0 * (energy(&output[0][lat..]) / energy(&input[0])).log10();
     assert!(total_db > -6.0, "whole file lost {total_db:.1} dB");

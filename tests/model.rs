@@ -115,18 +115,28 @@ fn parse_reference(bytes: &[u8]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     assert_eq!(&bytes[..8], b"PNREF001");
     let u = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
     let (frames, nf, nb) = (u(8), u(12), u(16));
-    let floats: Vec<f32> = bytes[20..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let floats: Vec<f32> = bytes[20..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     assert_eq!(floats.len(), frames * (nf + 2 * nb), "reference file size");
     let (inputs, outputs) = floats.split_at(frames * nf);
-    (inputs.chunks(nf).map(<[f32]>::to_vec).collect(), outputs.chunks(2 * nb).map(<[f32]>::to_vec).collect())
+    (
+        inputs.chunks(nf).map(<[f32]>::to_vec).collect(),
+        outputs.chunks(2 * nb).map(<[f32]>::to_vec).collect(),
+    )
 }
 
 #[test]
 fn rust_network_matches_the_trainer_reference_outputs() {
-    let weights = percepnet::model::embedded_weights().expect("this build embeds weights/percepnet.pnw");
+    let weights =
+        percepnet::model::embedded_weights().expect("this build embeds weights/percepnet.pnw");
     let mut net = Network::from_bytes(weights).expect("embedded weights parse");
     let (inputs, outputs) = parse_reference(include_bytes!("../weights/percepnet.pnr"));
-    assert!(inputs.len() >= 50, "reference too short to exercise the recurrent state");
+    assert!(
+        inputs.len() >= 50,
+        "reference too short to exercise the recurrent state"
+    );
     let (mut g, mut r) = ([0.0; NB_BANDS], [0.0; NB_BANDS]);
     let mut max_err = 0.0f32;
     for (x, want) in inputs.iter().zip(&outputs) {
@@ -135,6 +145,9 @@ fn rust_network_matches_the_trainer_reference_outputs() {
             max_err = max_err.max((a - b).abs());
         }
     }
-    eprintln!("max abs error against PyTorch over {} frames: {max_err:e}", inputs.len());
+    eprintln!(
+        "max abs error against PyTorch over {} frames: {max_err:e}",
+        inputs.len()
+    );
     assert!(max_err <= 1e-4, "max abs error {max_err}");
 }

@@ -7,10 +7,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use percepnet::audio::{self, Audio};
-use percepnet::{bench, dataset};
 use percepnet::denoiser::{Denoiser, DenoiserParams};
 use percepnet::model::{Network, NetworkEstimator};
 use percepnet::oracle::{self, OracleOptions};
+use percepnet::{bench, dataset};
 use percepnet::{resample, HOP, LATENCY, SAMPLE_RATE};
 
 #[derive(Parser)]
@@ -147,9 +147,9 @@ fn oracle_cmd(args: OracleArgs) -> Result<()> {
         )
     };
     let spec = audio::float_spec(SAMPLE_RATE);
-    audio::write_wav(&args.out, &[out.clone()], spec)?;
+    audio::write_wav(&args.out, std::slice::from_ref(&out), spec)?;
     if let Some(p) = &args.noisy_out {
-        audio::write_wav(p, &[noisy.clone()], spec)?;
+        audio::write_wav(p, std::slice::from_ref(&noisy), spec)?;
     }
     println!(
         "noisy:  SNR {:6.2} dB  SI-SDR {:6.2} dB",
@@ -206,24 +206,38 @@ fn load_network(weights: Option<&std::path::Path>) -> Result<Network> {
 const PROGRESS_MIN_SECONDS: usize = 20;
 
 fn denoise_cmd(a: DenoiseArgs) -> Result<()> {
-    if a.input == a.output || a.output.canonicalize().ok().is_some_and(|o| a.input.canonicalize().ok() == Some(o)) {
+    if a.input == a.output
+        || a.output
+            .canonicalize()
+            .ok()
+            .is_some_and(|o| a.input.canonicalize().ok() == Some(o))
+    {
         bail!("refusing to overwrite the input {}", a.input.display());
     }
-    if !a.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+    if !a
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+    {
         bail!("{}: the output must be a .wav file", a.output.display());
     }
     let input = audio::read_audio(&a.input)?;
     let net = load_network(a.weights.as_deref())?;
-    let params = DenoiserParams { attenuation_limit_db: a.attenuation_limit, post_filter: a.post_filter };
+    let params = DenoiserParams {
+        attenuation_limit_db: a.attenuation_limit,
+        post_filter: a.post_filter,
+    };
     let at_48k = resample::resample(&input.channels, input.sample_rate, SAMPLE_RATE)?;
     let total: usize = at_48k.iter().map(Vec::len).sum();
-    let bar = if total > PROGRESS_MIN_SECONDS * SAMPLE_RATE as usize && std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(total as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar =
+        if total > PROGRESS_MIN_SECONDS * SAMPLE_RATE as usize && std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(total as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {percent}% eta {eta}").unwrap_or(indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {percent}% eta {eta}")
+            .unwrap_or(indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(a.input.display().to_string());
     let denoised: Vec<Vec<f32>> = at_48k
@@ -241,11 +255,18 @@ fn denoise_cmd(a: DenoiseArgs) -> Result<()> {
 }
 
 /// Denoises one 48 kHz channel, time-aligned (latency removed), advancing `bar`.
-fn denoise_channel(engine: &mut Denoiser<NetworkEstimator>, x: &[f32], bar: &indicatif::ProgressBar) -> Vec<f32> {
+fn denoise_channel(
+    engine: &mut Denoiser<NetworkEstimator>,
+    x: &[f32],
+    bar: &indicatif::ProgressBar,
+) -> Vec<f32> {
     let mut padded = x.to_vec();
     padded.resize(x.len() + LATENCY, 0.0);
     let mut out = vec![0.0; padded.len()];
-    for (i, o) in padded.chunks(SAMPLE_RATE as usize).zip(out.chunks_mut(SAMPLE_RATE as usize)) {
+    for (i, o) in padded
+        .chunks(SAMPLE_RATE as usize)
+        .zip(out.chunks_mut(SAMPLE_RATE as usize))
+    {
         engine.process(i, o);
         bar.inc(i.len() as u64);
     }
@@ -259,7 +280,10 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     if a.weights.is_some() || percepnet::model::embedded_weights().is_some() {
         nets.push(("shipped".to_string(), load_network(a.weights.as_deref())?));
     }
-    nets.push(("full-size, timing weights".to_string(), bench::full_size_timing_network()));
+    nets.push((
+        "full-size, timing weights".to_string(),
+        bench::full_size_timing_network(),
+    ));
     println!("| stage | real-time factor | % of one core |\n|---|---|---|");
     for s in bench::run(a.seconds, &nets) {
         println!("| {} | {:.5} | {:.2} % |", s.name, s.rtf, 100.0 * s.rtf);

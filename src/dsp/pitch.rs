@@ -133,8 +133,8 @@ pub const VITERBI: ViterbiParams = ViterbiParams {
 };
 
 const _: () = {
-    assert!(PITCH_MIN % DECIMATION == 0 && PITCH_MAX % DECIMATION == 0);
-    assert!(WINDOW % DECIMATION == 0);
+    assert!(PITCH_MIN.is_multiple_of(DECIMATION) && PITCH_MAX.is_multiple_of(DECIMATION));
+    assert!(WINDOW.is_multiple_of(DECIMATION));
     assert!(COARSE_LAG_LO >= 2);
     // The coarse analysis of the newest frame reads the filtered signal from here on...
     assert!(PITCH_BUF >= DECIMATION * (COARSE_LEN - 1) + LOWPASS_TAPS);
@@ -458,6 +458,9 @@ fn argmin(v: &[f32]) -> (f32, usize) {
     best
 }
 
+/// A cached refinement: ((coarse state, extended window), estimate).
+type CachedRefinement = ((u16, bool), PitchEstimate);
+
 /// Streaming pitch tracker.
 pub struct PitchTracker {
     /// Low-pass taps h(0..M).
@@ -489,7 +492,7 @@ pub struct PitchTracker {
     /// frame stored in `slot` (frame index modulo RING).
     back: Vec<u16>,
     /// Per frame slot, refinements already computed: ((state, extended window), estimate).
-    refined: [[Option<((u16, bool), PitchEstimate)>; RING]; RING],
+    refined: [[Option<CachedRefinement>; RING]; RING],
     /// decisions[d]: the decision for the frame d before the newest.
     decisions: [PitchEstimate; RING],
     /// Scratch for the refinement curve.
@@ -815,7 +818,7 @@ mod tests {
         let mut rho = vec![0.0; NUM_LAGS];
         for (i, r) in rho.iter_mut().enumerate() {
             let lag = lo + i;
-            *r = if lag % 20 == 0 { 0.8 } else { 0.1 };
+            *r = if lag.is_multiple_of(20) { 0.8 } else { 0.1 };
         }
         rho[40 - lo] = 0.84; // the double even slightly better
         let mut score = vec![0.0; NUM_LAGS];
