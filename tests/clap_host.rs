@@ -1,10 +1,14 @@
 //! Loads the bundled CLAP plugin with `clack-host`, as a real host would, and checks what a host
 //! relies on: the reported latency, sample-exact timing through every code path (odd and
-//! changing block sizes, mono and stereo, bypass toggles, parameter changes), a clean refusal of
-//! unsupported sample rates and the parameter state round trip.
+//! changing block sizes, mono and stereo, bypass toggles, parameter changes), every supported
+//! sample rate (and re-activation at another one), a clean refusal of unsupported sample rates
+//! and the parameter state round trip.
 //!
-//! With the unity gain estimator the engine is an exact delay, so the output must equal the
-//! input delayed by the reported latency, bypassed or not.
+//! With a 0 dB attenuation limit the engine is an exact delay, so at 48 kHz the output must
+//! equal the input delayed by the reported latency, bypassed or not. At the other rates the
+//! plugin resamples to 48 kHz and back: the output is then the input delayed by the reported
+//! latency (to within the rounding of a fractional delay) up to a small resampling error,
+//! measured on band-limited noise.
 //!
 //! Build the bundle first: `cargo xtask bundle percepnet`; built with
 //! `--features assert_process_allocs`, any allocation in `process` aborts these tests.
@@ -19,11 +23,28 @@ use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
+use realfft::num_complex::Complex;
+use realfft::RealFftPlanner;
 
 /// The plugin's CLAP id.
 const PLUGIN_ID: &CStr = c"org.percepnet.denoiser";
-/// The only sample rate the plugin supports (for now).
+/// The engine's sample rate, where the plugin runs without resampling.
 const SAMPLE_RATE: f64 = percepnet::SAMPLE_RATE as f64;
+/// Every host rate the plugin supports, with the latency it must report there (see
+/// `src/plugin/rate.rs`): 30 ms at 48 kHz, 33.3 ms elsewhere (44.1 kHz: 1469.5 rounded up).
+const SUPPORTED: [(f64, usize); 5] = [
+    (44_100.0, 1_470),
+    (48_000.0, 1_440),
+    (88_200.0, 2_940),
+    (96_000.0, 3_200),
+    (192_000.0, 6_400),
+];
+/// Band of the noise used to measure the resampled paths, in Hz.
+const NOISE_BAND: (f64, f64) = (100.0, 15_000.0);
+/// Smallest accepted ratio of that noise to the error of the delayed output, in dB. Measured:
+/// 119.7 (192 kHz) to 133 dB (96 kHz) through the resamplers, 135 dB at 48 kHz (single
+/// precision rounding: the resamplers are transparent in that band).
+const MIN_SNR_DB: f64 = 100.0;
 /// Largest block the tests send.
 const MAX_BLOCK: usize = 8192;
 /// Block sizes sent first, before pseudo-random ones: single samples, odd sizes, one hop,
@@ -241,16 +262,42 @@ fn param_events(values: &[(ClapId, f64)], time: u32) -> Vec<ParamValueEvent> {
 /// Parameter changes to send with one block, chosen from the block's index.
 type Automation<'a> = &'a dyn Fn(usize) -> Vec<(ClapId, f64)>;
 
-/// Streams `input` (one `Vec` per channel) through an active plugin in blocks of the given
-/// sizes, sending the automation's parameter changes with each block, and returns the output.
+/// What came out of [`run_stream`].
+struct Stream {
+    /// One `Vec` per channel, as long as the input.
+    output: Vec<Vec<f32>>,
+    /// The latency the plugin reported for this activation.
+    latency: usize,
+}
+
+/// Activates the plugin at `sample_rate`, streams `input` (one `Vec` per channel) through it in
+/// blocks of the given sizes, sending the automation's parameter changes with each block, then
+/// deactivates it and returns the output.
 fn run_stream(
     plugin: &mut TestPlugin,
+    sample_rate: f64,
+    input: &[Vec<f32>],
+    block_sizes: impl Iterator<Item = usize>,
+    automation: Automation,
+) -> Stream {
+    let stopped = plugin
+        .activate(sample_rate)
+        .unwrap_or_else(|e| panic!("activate at {sample_rate} Hz: {e:?}"));
+    let latency = plugin.latency();
+    let mut processor = stopped.start_processing().expect("start processing");
+    let output = process_blocks(&mut processor, input, block_sizes, automation);
+    plugin.instance.deactivate(processor.stop_processing());
+    Stream { output, latency }
+}
+
+/// Streams `input` (one `Vec` per channel) through a started processor in blocks of the given
+/// sizes, sending the automation's parameter changes with each block, and returns the output.
+fn process_blocks(
+    processor: &mut StartedPluginAudioProcessor<TestHost>,
     input: &[Vec<f32>],
     block_sizes: impl Iterator<Item = usize>,
     automation: Automation,
 ) -> Vec<Vec<f32>> {
-    let stopped = plugin.activate(SAMPLE_RATE).expect("activate at 48 kHz");
-    let mut processor = stopped.start_processing().expect("start processing");
     let channels = input.len();
     let total = input[0].len();
     let mut output = vec![vec![0.0f32; total]; channels];
@@ -300,8 +347,6 @@ fn run_stream(
         start += len;
     }
     assert_eq!(start, total, "the block sizes ran out before the signal");
-
-    plugin.instance.deactivate(processor.stop_processing());
     output
 }
 
@@ -333,16 +378,21 @@ fn block_sizes(seed: u64) -> impl Iterator<Item = usize> {
         }))
 }
 
-/// `channels` different test signals: two sines plus white noise each.
+/// `channels` different test signals at 48 kHz: two sines plus white noise each.
 fn test_signal(channels: usize) -> Vec<Vec<f32>> {
-    let len = (STREAM_SECONDS * SAMPLE_RATE) as usize;
+    test_signal_at(channels, SAMPLE_RATE)
+}
+
+/// `channels` different test signals at `sample_rate`: two sines plus white noise each.
+fn test_signal_at(channels: usize, sample_rate: f64) -> Vec<Vec<f32>> {
+    let len = (STREAM_SECONDS * sample_rate) as usize;
     let mut rng = Lcg(0x5EED);
     (0..channels)
         .map(|c| {
             let (f1, f2) = (220.0 * (c + 1) as f64, 3_150.0 + 500.0 * c as f64);
             (0..len)
                 .map(|n| {
-                    let t = n as f64 / SAMPLE_RATE;
+                    let t = n as f64 / sample_rate;
                     let tones = 0.3 * (std::f64::consts::TAU * f1 * t).sin()
                         + 0.2 * (std::f64::consts::TAU * f2 * t).sin();
                     tones as f32 + 0.1 * rng.next_f32()
@@ -383,8 +433,15 @@ fn check_exact_delay(channels: usize, automation: Automation, seed: u64) {
     let limit = plugin.param_id(ParamQuery::Named(ATTENUATION_LIMIT));
     plugin.flush_params(&[(limit, 0.0)]);
     let input = test_signal(channels);
-    let output = run_stream(&mut plugin, &input, block_sizes(seed), automation);
-    assert_delayed_copy(&input, &output, latency);
+    let stream = run_stream(
+        &mut plugin,
+        SAMPLE_RATE,
+        &input,
+        block_sizes(seed),
+        automation,
+    );
+    assert_eq!(stream.latency, latency, "latency of the second activation");
+    assert_delayed_copy(&input, &stream.output, latency);
 }
 
 /// No parameter changes.
@@ -453,23 +510,32 @@ fn non_finite_input_is_silenced_not_propagated() {
     let mut plugin = TestPlugin::new();
     let limit = plugin.param_id(ParamQuery::Named(ATTENUATION_LIMIT));
     plugin.flush_params(&[(limit, 0.0)]);
-    let output = run_stream(&mut plugin, &input, block_sizes(5), &no_automation);
-    assert_delayed_copy(&expected, &output, percepnet::LATENCY);
+    let stream = run_stream(
+        &mut plugin,
+        SAMPLE_RATE,
+        &input,
+        block_sizes(5),
+        &no_automation,
+    );
+    assert_delayed_copy(&expected, &stream.output, percepnet::LATENCY);
 }
 
 #[test]
 fn activation_at_an_unsupported_rate_fails_cleanly() {
     let mut plugin = TestPlugin::new();
-    assert!(
-        plugin.activate(44_100.0).is_err(),
-        "44.1 kHz must be refused"
-    );
-    assert!(!plugin.instance.is_active());
+    for rate in [22_050.0, 32_000.0, 176_400.0] {
+        assert!(plugin.activate(rate).is_err(), "{rate} Hz must be refused");
+        assert!(!plugin.instance.is_active());
+    }
 
-    // The instance stays usable: 48 kHz still works afterwards.
-    let stopped = plugin.activate(SAMPLE_RATE).expect("activate at 48 kHz");
-    assert_eq!(plugin.latency(), percepnet::LATENCY);
-    plugin.instance.deactivate(stopped);
+    // The instance stays usable: supported rates still work afterwards.
+    for (rate, latency) in [(44_100.0, 1_470), (SAMPLE_RATE, percepnet::LATENCY)] {
+        let stopped = plugin
+            .activate(rate)
+            .unwrap_or_else(|e| panic!("activate at {rate} Hz: {e:?}"));
+        assert_eq!(plugin.latency(), latency, "at {rate} Hz");
+        plugin.instance.deactivate(stopped);
+    }
 }
 
 #[test]
@@ -513,7 +579,14 @@ fn the_trained_network_removes_noise_through_the_host() {
     let input = vec![noisy_example()];
     let mut plugin = TestPlugin::new();
     plugin.select_channels(1);
-    let output = run_stream(&mut plugin, &input, block_sizes(6), &no_automation);
+    let output = run_stream(
+        &mut plugin,
+        SAMPLE_RATE,
+        &input,
+        block_sizes(6),
+        &no_automation,
+    )
+    .output;
     let energy = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
     // The noise-only stretch 0.2-0.5 s of the input, and where it comes out.
     let (a, b) = (9_600, 24_000);
@@ -527,4 +600,338 @@ fn the_trained_network_removes_noise_through_the_host() {
     let total_db = 10.0 * (energy(&output[0][lat..]) / energy(&input[0])).log10();
     assert!(total_db > -6.0, "whole file lost {total_db:.1} dB");
     assert!(output[0].iter().all(|v| v.is_finite()));
+}
+
+/// The latency the plugin must report at `sample_rate` (from [`SUPPORTED`]).
+fn expected_latency(sample_rate: f64) -> usize {
+    SUPPORTED
+        .iter()
+        .find(|&&(rate, _)| rate == sample_rate)
+        .unwrap_or_else(|| panic!("{sample_rate} Hz is not supported"))
+        .1
+}
+
+/// `channels` different bursts of noise band-limited to [`NOISE_BAND`] at `sample_rate`: one
+/// second of noise (RMS 0.1) with 10 ms raised-cosine fades at both ends, then 0.25 s of
+/// silence, so the output, delayed by any supported latency, ends within the stream.
+fn band_limited_noise(channels: usize, sample_rate: f64, seed: u64) -> Vec<Vec<f32>> {
+    let noise_len = sample_rate as usize;
+    let len = noise_len + (0.25 * sample_rate) as usize;
+    let fade = (0.010 * sample_rate) as usize;
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(noise_len);
+    let ifft = planner.plan_fft_inverse(noise_len);
+    let mut rng = Lcg(seed);
+    (0..channels)
+        .map(|_| {
+            let mut x: Vec<f64> = (0..noise_len).map(|_| f64::from(rng.next_f32())).collect();
+            let mut spectrum = fft.make_output_vec();
+            fft.process(&mut x, &mut spectrum).expect("forward FFT");
+            for (k, bin) in spectrum.iter_mut().enumerate() {
+                let freq = k as f64 * sample_rate / noise_len as f64;
+                if freq < NOISE_BAND.0 || freq > NOISE_BAND.1 {
+                    *bin = Complex::new(0.0, 0.0);
+                }
+            }
+            ifft.process(&mut spectrum, &mut x).expect("inverse FFT");
+            let rms = (x.iter().map(|v| v * v).sum::<f64>() / noise_len as f64).sqrt();
+            let mut out = vec![0.0f32; len];
+            for (n, (y, &v)) in out.iter_mut().zip(&x).enumerate() {
+                let edge = n.min(noise_len - 1 - n);
+                let gain = if edge < fade {
+                    0.5 - 0.5 * (std::f64::consts::PI * edge as f64 / fade as f64).cos()
+                } else {
+                    1.0
+                };
+                *y = (0.1 * v / rms * gain) as f32;
+            }
+            out
+        })
+        .collect()
+}
+
+/// How `y` relates to `x` (same length, both ending in enough silence that circular
+/// correlation is linear): the delay in samples where their cross-correlation peaks, found to
+/// a fraction of a sample, and the ratio in dB of the energy of `x` delayed by that much to the
+/// energy of the difference between it and `y`.
+fn measure_delay(x: &[f32], y: &[f32]) -> (f64, f64) {
+    let len = x.len();
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(len);
+    let ifft = planner.plan_fft_inverse(len);
+    let spectrum = |s: &[f32]| {
+        let mut buf: Vec<f64> = s.iter().map(|&v| f64::from(v)).collect();
+        let mut out = fft.make_output_vec();
+        fft.process(&mut buf, &mut out).expect("forward FFT");
+        out
+    };
+    let (xs, ys) = (spectrum(x), spectrum(y));
+    let cross: Vec<Complex<f64>> = ys.iter().zip(&xs).map(|(a, b)| a * b.conj()).collect();
+
+    // The whole-sample peak of the cross-correlation...
+    let mut buf = cross.clone();
+    let mut corr = ifft.make_output_vec();
+    ifft.process(&mut buf, &mut corr).expect("inverse FFT");
+    let peak = (0..len / 2)
+        .max_by(|&a, &b| corr[a].total_cmp(&corr[b]))
+        .expect("a non-empty signal");
+
+    // ... refined between its neighbours (golden-section search on the band-limited
+    // correlation, evaluated from the cross spectrum at fractional lags).
+    let omega = std::f64::consts::TAU / len as f64;
+    let corr_at = |d: f64| -> f64 {
+        cross
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let weight = if k == 0 || 2 * k == len { 1.0 } else { 2.0 };
+                weight * (c * Complex::from_polar(1.0, omega * k as f64 * d)).re
+            })
+            .sum()
+    };
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut lo, mut hi) = (peak as f64 - 1.0, peak as f64 + 1.0);
+    for _ in 0..40 {
+        let (a, b) = (hi - ratio * (hi - lo), lo + ratio * (hi - lo));
+        if corr_at(a) > corr_at(b) {
+            hi = b;
+        } else {
+            lo = a;
+        }
+    }
+    let delay = (lo + hi) / 2.0;
+
+    // `x` delayed by exactly that (fractional) delay, and the error of `y` against it.
+    let mut shifted: Vec<Complex<f64>> = xs
+        .iter()
+        .enumerate()
+        .map(|(k, c)| c * Complex::from_polar(1.0 / len as f64, -omega * k as f64 * delay))
+        .collect();
+    shifted[0].im = 0.0;
+    if len.is_multiple_of(2) {
+        shifted[len / 2] = Complex::new(0.0, 0.0);
+    }
+    let mut reference = ifft.make_output_vec();
+    ifft.process(&mut shifted, &mut reference)
+        .expect("inverse FFT");
+    let signal: f64 = reference.iter().map(|r| r * r).sum();
+    let error: f64 = reference
+        .iter()
+        .zip(y)
+        .map(|(r, &v)| (f64::from(v) - r).powi(2))
+        .sum();
+    (delay, 10.0 * (signal / error).log10())
+}
+
+/// Streams band-limited noise through `plugin` (its attenuation limit set to 0 dB: the engine
+/// is an exact delay) at `sample_rate` and checks that the reported latency is the expected one
+/// and the delay measured on every channel within one sample of it, and that the output is the
+/// delayed input within [`MIN_SNR_DB`].
+fn check_measured_delay(
+    plugin: &mut TestPlugin,
+    sample_rate: f64,
+    channels: usize,
+    automation: Automation,
+    seed: u64,
+) {
+    let input = band_limited_noise(channels, sample_rate, seed);
+    let stream = run_stream(plugin, sample_rate, &input, block_sizes(seed), automation);
+    assert_eq!(
+        stream.latency,
+        expected_latency(sample_rate),
+        "latency reported at {sample_rate} Hz"
+    );
+    for (c, (x, y)) in input.iter().zip(&stream.output).enumerate() {
+        assert!(y.iter().all(|v| v.is_finite()), "non-finite output");
+        let (delay, snr_db) = measure_delay(x, y);
+        eprintln!(
+            "{sample_rate} Hz, {channels} channel(s), channel {c}: reported {}, measured \
+             {delay:.3} samples, SNR {snr_db:.1} dB",
+            stream.latency
+        );
+        assert!(
+            (delay - stream.latency as f64).abs() <= 1.0,
+            "{sample_rate} Hz, channel {c}: reported {} samples, measured {delay:.3}",
+            stream.latency
+        );
+        assert!(
+            snr_db > MIN_SNR_DB,
+            "{sample_rate} Hz, channel {c}: SNR {snr_db:.1} dB"
+        );
+    }
+}
+
+/// A fresh plugin with `channels` channels and its attenuation limit at 0 dB.
+fn unity_plugin(channels: u32) -> TestPlugin {
+    let mut plugin = TestPlugin::new();
+    plugin.select_channels(channels);
+    let limit = plugin.param_id(ParamQuery::Named(ATTENUATION_LIMIT));
+    plugin.flush_params(&[(limit, 0.0)]);
+    plugin
+}
+
+#[test]
+fn reported_latency_is_the_measured_delay_at_every_rate() {
+    for (i, &(rate, _)) in SUPPORTED.iter().enumerate() {
+        for channels in [1, 2] {
+            let mut plugin = unity_plugin(channels as u32);
+            let seed = 100 + 10 * i as u64 + channels as u64;
+            check_measured_delay(&mut plugin, rate, channels, &no_automation, seed);
+        }
+    }
+}
+
+#[test]
+fn reactivating_at_another_rate_keeps_the_delay_right() {
+    let mut plugin = unity_plugin(2);
+    let input = test_signal(2);
+    let check_48k = |plugin: &mut TestPlugin, seed| {
+        let stream = run_stream(
+            plugin,
+            SAMPLE_RATE,
+            &input,
+            block_sizes(seed),
+            &no_automation,
+        );
+        assert_eq!(stream.latency, percepnet::LATENCY);
+        assert_delayed_copy(&input, &stream.output, stream.latency);
+    };
+    check_48k(&mut plugin, 20);
+    check_measured_delay(&mut plugin, 44_100.0, 2, &no_automation, 21);
+    check_measured_delay(&mut plugin, 192_000.0, 2, &no_automation, 22);
+    check_48k(&mut plugin, 23);
+    check_measured_delay(&mut plugin, 88_200.0, 2, &no_automation, 24);
+}
+
+#[test]
+fn bypass_is_delayed_by_the_reported_latency_at_every_rate() {
+    // Bypassed from the start: the output is the dry signal, delayed by exactly the reported
+    // latency (whole samples, so bit-exact even where the wet path's delay is fractional).
+    for (i, &(rate, latency)) in SUPPORTED.iter().enumerate() {
+        let mut plugin = TestPlugin::new();
+        plugin.select_channels(2);
+        let bypass = plugin.param_id(ParamQuery::Bypass);
+        plugin.flush_params(&[(bypass, 1.0)]);
+        let input = test_signal_at(2, rate);
+        let stream = run_stream(
+            &mut plugin,
+            rate,
+            &input,
+            block_sizes(30 + i as u64),
+            &no_automation,
+        );
+        assert_eq!(stream.latency, latency, "at {rate} Hz");
+        assert_delayed_copy(&input, &stream.output, latency);
+    }
+}
+
+#[test]
+fn toggling_bypass_while_resampling_keeps_the_delay() {
+    let mut plugin = unity_plugin(2);
+    let bypass = plugin.param_id(ParamQuery::Bypass);
+    let automation = move |block: usize| {
+        if block % 3 == 1 {
+            vec![(bypass, ((block / 3) % 2) as f64)]
+        } else {
+            Vec::new()
+        }
+    };
+    // Where the latency is a whole number of samples, the wet and dry paths line up, so the
+    // crossfades between them leave the delayed input (at 44.1 kHz they are half a sample
+    // apart: see `bypass_is_delayed_by_the_reported_latency_at_every_rate`).
+    for (i, rate) in [88_200.0, 96_000.0, 192_000.0].into_iter().enumerate() {
+        check_measured_delay(&mut plugin, rate, 2, &automation, 40 + i as u64);
+    }
+}
+
+#[test]
+fn output_is_finite_at_every_rate_with_the_trained_network() {
+    for (i, &(rate, _)) in SUPPORTED.iter().enumerate() {
+        let mut input = test_signal_at(2, rate);
+        input[0][100] = f32::NAN;
+        input[1][5_000] = f32::INFINITY;
+        input[0][77_777] = f32::NEG_INFINITY;
+        let mut plugin = TestPlugin::new();
+        plugin.select_channels(2);
+        let output = run_stream(
+            &mut plugin,
+            rate,
+            &input,
+            block_sizes(50 + i as u64),
+            &no_automation,
+        )
+        .output;
+        for channel in &output {
+            assert!(channel.iter().all(|v| v.is_finite()), "at {rate} Hz");
+            assert!(channel.iter().any(|&v| v != 0.0), "silence at {rate} Hz");
+        }
+    }
+}
+
+/// The trained network's effect on the bundled example streamed at `rate` Hz (the example
+/// resampled from 48 kHz): the level change in dB of its noise-only stretch 0.2-0.5 s and of the
+/// whole file.
+fn denoising_at(rate: u32, seed: u64) -> (f64, f64) {
+    let input = percepnet::resample::resample(&[noisy_example()], percepnet::SAMPLE_RATE, rate)
+        .expect("resample the example");
+    let mut plugin = TestPlugin::new();
+    plugin.select_channels(1);
+    let fs = f64::from(rate);
+    let stream = run_stream(&mut plugin, fs, &input, block_sizes(seed), &no_automation);
+    let output = &stream.output[0];
+    assert!(output.iter().all(|v| v.is_finite()));
+    let energy = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+    let (a, b) = ((0.2 * fs) as usize, (0.5 * fs) as usize);
+    let lat = stream.latency;
+    let noise_db = 10.0 * (energy(&output[a + lat..b + lat]) / energy(&input[0][a..b])).log10();
+    let total_db = 10.0 * (energy(&output[lat..]) / energy(&input[0])).log10();
+    eprintln!("{rate} Hz: noise-only stretch {noise_db:+.2} dB, whole file {total_db:+.2} dB");
+    (noise_db, total_db)
+}
+
+#[test]
+fn the_trained_network_denoises_alike_at_every_rate() {
+    // The resamplers hand the network the same 48 kHz signal whatever the host rate, so it must
+    // remove as much noise and keep as much speech as at 48 kHz (how much that is, is
+    // `the_trained_network_removes_noise_through_the_host`'s business).
+    let (noise_48k, total_48k) = denoising_at(percepnet::SAMPLE_RATE, 7);
+    for (i, rate) in [44_100, 96_000].into_iter().enumerate() {
+        let (noise, total) = denoising_at(rate, 8 + i as u64);
+        assert!(
+            (noise - noise_48k).abs() < 1.0,
+            "{rate} Hz: noise stretch {noise:.2} dB, {noise_48k:.2} dB at 48 kHz"
+        );
+        assert!(
+            (total - total_48k).abs() < 0.3,
+            "{rate} Hz: whole file {total:.2} dB, {total_48k:.2} dB at 48 kHz"
+        );
+    }
+}
+
+#[test]
+fn reset_clears_every_path() {
+    // After noise and a reset, silence in must give exact silence out: nothing (engine,
+    // resamplers, hop buffers, dry delay) may remember the noise.
+    for (i, &(rate, _)) in SUPPORTED.iter().enumerate() {
+        let mut plugin = TestPlugin::new();
+        plugin.select_channels(2);
+        let stopped = plugin
+            .activate(rate)
+            .unwrap_or_else(|e| panic!("activate at {rate} Hz: {e:?}"));
+        let mut processor = stopped.start_processing().expect("start processing");
+        let noise = test_signal_at(2, rate);
+        let seed = 60 + i as u64;
+        let output = process_blocks(&mut processor, &noise, block_sizes(seed), &no_automation);
+        assert!(output[0].iter().any(|&v| v != 0.0), "silence at {rate} Hz");
+        processor.reset();
+        let silence = vec![vec![0.0f32; (0.5 * rate) as usize]; 2];
+        let output = process_blocks(&mut processor, &silence, block_sizes(seed), &no_automation);
+        for channel in &output {
+            assert!(
+                channel.iter().all(|&v| v == 0.0),
+                "{rate} Hz: the noise outlived the reset"
+            );
+        }
+        plugin.instance.deactivate(processor.stop_processing());
+    }
 }

@@ -1,10 +1,12 @@
-//! One audio channel of the plugin: a denoiser engine and the matching dry delay for bypass.
+//! One audio channel of the plugin: a denoiser engine (behind a rate converter when the host
+//! does not run at 48 kHz) and the matching dry delay for bypass.
 
 use crate::denoiser::DenoiserParams;
 use crate::NB_BANDS;
 
 use super::bypass::{crossfade_and_sanitize, DelayLine};
 use super::meters::Meters;
+use super::rate::{ConverterError, RateConversion, RateConverter};
 use super::{flush_to_zero, new_engine, Engine};
 
 /// Longest stretch of samples processed with one set of engine parameters. Buffers are cut
@@ -31,21 +33,32 @@ impl Default for ChunkScratch {
 /// The processing state of one channel.
 pub struct ChannelProcessor {
     engine: Engine,
+    /// `None` at the engine rate; else the resamplers around the engine.
+    converter: Option<RateConverter>,
     dry_delay: DelayLine,
 }
 
 impl ChannelProcessor {
-    /// Allocates an engine and a dry delay of `latency` samples (the plugin's total latency).
-    pub fn new(latency: usize) -> Self {
-        Self {
+    /// Allocates an engine, its rate converter for `conversion` and a dry delay of the
+    /// conversion's total latency (the latency the plugin reports).
+    pub fn new(conversion: RateConversion) -> Result<Self, ConverterError> {
+        let converter = match conversion {
+            RateConversion::Native => None,
+            RateConversion::Resampled { .. } => Some(RateConverter::new(conversion)?),
+        };
+        Ok(Self {
             engine: new_engine(),
-            dry_delay: DelayLine::new(latency),
-        }
+            converter,
+            dry_delay: DelayLine::new(conversion.latency_samples()),
+        })
     }
 
     /// Clears all history; allocates nothing.
     pub fn reset(&mut self) {
         self.engine.reset();
+        if let Some(converter) = &mut self.converter {
+            converter.reset();
+        }
         self.dry_delay.reset();
     }
 
@@ -77,7 +90,13 @@ impl ChannelProcessor {
         copy_sanitized(io, input);
         meters.record_input(input);
         self.dry_delay.process(input, dry);
-        self.engine.process(input, io);
+        match &mut self.converter {
+            None => self.engine.process(input, io),
+            Some(converter) => {
+                let engine = &mut self.engine;
+                converter.process(input, io, |hop, out| engine.process_hop(hop, out));
+            }
+        }
         crossfade_and_sanitize(io, dry, mix);
         meters.record_output(io);
     }

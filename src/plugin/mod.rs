@@ -1,7 +1,10 @@
 //! The PercepNet CLAP/VST3 plugin: a thin real-time shell around [`Denoiser`].
 //!
 //! - One engine per channel (mono or stereo), allocated in `activate`, never in `process`.
-//! - The host is told the engine's exact latency ([`crate::LATENCY`] at 48 kHz).
+//! - At 44.1, 88.2, 96 and 192 kHz each channel resamples to the engine's 48 kHz and back in
+//!   fixed 10 ms chunks (see `rate.rs`); at 48 kHz samples go straight to the engine.
+//! - The host is told the latency of that chain, to the nearest sample ([`crate::LATENCY`] at
+//!   48 kHz, where it is exact).
 //! - Bypass crossfades to the dry signal delayed by that same latency, while the engine keeps
 //!   running, so switching it never clicks nor moves the output in time.
 //! - Float parameters are smoothed and handed to the engine in chunks of at most
@@ -178,15 +181,20 @@ impl Plugin for PercepNet {
                 return false;
             }
         };
-        let latency = conversion.latency_samples();
-        self.latency = latency as u32;
         let channel_count = audio_io_layout
             .main_output_channels
             .map_or(0, NonZeroU32::get);
-
-        self.channels = (0..channel_count)
-            .map(|_| ChannelProcessor::new(latency))
+        let channels: Result<Vec<_>, _> = (0..channel_count)
+            .map(|_| ChannelProcessor::new(conversion))
             .collect();
+        self.channels = match channels {
+            Ok(channels) => channels,
+            Err(err) => {
+                nice_error!("{err}");
+                return false;
+            }
+        };
+        self.latency = conversion.latency_samples() as u32;
         self.fader = BypassFader::new(
             fade_len(buffer_config.sample_rate),
             self.params.bypass.value(),
