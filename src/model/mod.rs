@@ -3,6 +3,7 @@
 
 pub mod layers;
 pub mod network;
+pub mod quant;
 pub mod weights;
 
 pub use network::{Network, NetworkEstimator};
