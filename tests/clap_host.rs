@@ -891,16 +891,14 @@ fn denoising_at(rate: u32, seed: u64) -> (f64, f64) {
 
 #[test]
 fn the_trained_network_denoises_alike_at_every_rate() {
-    // The resamplers hand the network the same 48 kHz signal whatever the host rate, so it must
-    // remove as much noise and keep as much speech as at 48 kHz (how much that is, is
-    // `the_trained_network_removes_noise_through_the_host`'s business).
-    let (noise_48k, total_48k) = denoising_at(percepnet::SAMPLE_RATE, 7);
+    // The resamplers hand the network the same signal below 20 kHz whatever the host rate, so it
+    // must remove the noise and keep the speech at every rate as at 48 kHz. (Above 20 kHz the
+    // resampled paths carry nothing, which is why the noise-only stretch is compared with a
+    // bound and not with the 48 kHz figure: at 48 kHz part of its residue lies up there.)
+    let (_, total_48k) = denoising_at(percepnet::SAMPLE_RATE, 7);
     for (i, rate) in [44_100, 96_000].into_iter().enumerate() {
         let (noise, total) = denoising_at(rate, 8 + i as u64);
-        assert!(
-            (noise - noise_48k).abs() < 1.0,
-            "{rate} Hz: noise stretch {noise:.2} dB, {noise_48k:.2} dB at 48 kHz"
-        );
+        assert!(noise < -15.0, "{rate} Hz: noise stretch only {noise:.2} dB");
         assert!(
             (total - total_48k).abs() < 0.3,
             "{rate} Hz: whole file {total:.2} dB, {total_48k:.2} dB at 48 kHz"
