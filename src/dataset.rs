@@ -135,7 +135,7 @@ pub fn lowpass(x: &mut [f32], fc: f32) {
     let b0 = k * k * norm;
     let a1 = 2.0 * (k * k - 1.0) * norm;
     let a2 = (1.0 - std::f32::consts::SQRT_2 * k + k * k) * norm;
-    biquad(x, [2.0, 1.0], [a1 / 1.0, a2]);
+    biquad(x, [2.0, 1.0], [a1, a2]);
     x.iter_mut().for_each(|v| *v *= b0);
 }
 
