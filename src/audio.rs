@@ -1,8 +1,34 @@
-//! WAV file input/output and the signal measures the CLI reports.
+//! WAV and FLAC input/output and the signal measures the CLI reports.
 
+use std::io::Read;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+
+/// The lowest and highest sample rates a file may declare (Hz); outside this range the file is
+/// refused as corrupt rather than handed to the resampler.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
+/// An audio file container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    /// RIFF WAVE: integer PCM of 8/16/24/32 bits or 32-bit float.
+    Wav,
+    /// FLAC: integer PCM of up to 24 bits.
+    Flac,
+}
+
+impl Container {
+    /// The container a file name asks for (`.wav` or `.flac`, any case), if any.
+    pub fn from_extension(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "wav" => Some(Self::Wav),
+            "flac" => Some(Self::Flac),
+            _ => None,
+        }
+    }
+}
 
 /// A decoded audio file: one `Vec` per channel, samples in [-1, 1].
 #[derive(Clone, Debug)]
@@ -11,6 +37,8 @@ pub struct Audio {
     pub channels: Vec<Vec<f32>>,
     /// The file's sample format, to write results back in the same one.
     pub spec: hound::WavSpec,
+    /// The container the file was read from.
+    pub container: Container,
 }
 
 impl Audio {
@@ -27,16 +55,35 @@ impl Audio {
     }
 }
 
-/// Reads a WAV or FLAC file (chosen by the `.flac` extension) into per-channel samples.
+/// Reads a WAV or FLAC file into per-channel samples. A file is FLAC when it starts with the
+/// FLAC signature or is named `.flac`; anything else is read as WAV.
 pub fn read_audio(path: &Path) -> Result<Audio> {
-    let is_flac = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("flac"));
-    if is_flac {
+    let is_flac = starts_with_flac_signature(path)
+        || Container::from_extension(path) == Some(Container::Flac);
+    let audio = if is_flac {
         read_flac(path)
     } else {
         read_wav(path)
+    }?;
+    if !SAMPLE_RATES.contains(&audio.sample_rate) {
+        bail!(
+            "{}: sample rate {} Hz is outside the supported {}-{} Hz",
+            path.display(),
+            audio.sample_rate,
+            SAMPLE_RATES.start(),
+            SAMPLE_RATES.end()
+        );
     }
+    Ok(audio)
+}
+
+/// Whether the file at `path` begins with the four bytes `fLaC` (false if it cannot be read:
+/// the reader then reports the real error).
+fn starts_with_flac_signature(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"fLaC")
 }
 
 /// Reads a FLAC file (any bit depth) into per-channel f32 samples.
@@ -45,6 +92,14 @@ pub fn read_flac(path: &Path) -> Result<Audio> {
         .with_context(|| format!("cannot read FLAC file {}", path.display()))?;
     let info = reader.streaminfo();
     let nch = info.channels as usize;
+    if nch == 0 || !(4..=32).contains(&info.bits_per_sample) {
+        bail!(
+            "{}: unsupported FLAC stream ({} channels, {} bits)",
+            path.display(),
+            info.channels,
+            info.bits_per_sample
+        );
+    }
     let scale = 1.0 / (1u64 << (info.bits_per_sample - 1)) as f32;
     let mut channels = vec![Vec::new(); nch];
     for (i, s) in reader.samples().enumerate() {
@@ -61,6 +116,7 @@ pub fn read_flac(path: &Path) -> Result<Audio> {
         sample_rate: info.sample_rate,
         channels,
         spec,
+        container: Container::Flac,
     })
 }
 
@@ -71,6 +127,13 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
     let spec = reader.spec();
     if spec.channels == 0 {
         bail!("{}: WAV file declares no channels", path.display());
+    }
+    if !(1..=32).contains(&spec.bits_per_sample) {
+        bail!(
+            "{}: unsupported WAV sample size ({} bits)",
+            path.display(),
+            spec.bits_per_sample
+        );
     }
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>(),
@@ -94,33 +157,129 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
         sample_rate: spec.sample_rate,
         channels,
         spec,
+        container: Container::Wav,
     })
 }
 
-/// Writes per-channel samples with the given spec (integer formats are clipped to range).
+/// Writes per-channel samples to `path` in `container`, in the sample format of `spec` as
+/// closely as the container allows (see [`write_wav`] and [`write_flac`]).
+pub fn write_audio(
+    path: &Path,
+    channels: &[Vec<f32>],
+    spec: hound::WavSpec,
+    container: Container,
+) -> Result<()> {
+    match container {
+        Container::Wav => write_wav(path, channels, spec),
+        Container::Flac => write_flac(path, channels, spec),
+    }
+}
+
+/// Converts a sample in [-1, 1] to a `bits`-bit signed integer: rounded to nearest, saturated
+/// at the format's limits; NaN becomes 0.
+pub fn quantize(x: f32, bits: u16) -> i32 {
+    let full_scale = (1u64 << (bits.clamp(1, 32) - 1)) as f64;
+    let v = (f64::from(x) * full_scale)
+        .round()
+        .clamp(-full_scale, full_scale - 1.0);
+    // `as` maps NaN to 0; the value is already in range.
+    v as i32
+}
+
+/// The WAV format that can hold samples of `spec`: integer depths hound cannot write (12, 20
+/// bits, from FLAC) are widened to the next whole byte; float is written as 32-bit float.
+pub fn wav_spec_for(spec: hound::WavSpec) -> hound::WavSpec {
+    let bits_per_sample = match spec.sample_format {
+        hound::SampleFormat::Float => 32,
+        hound::SampleFormat::Int => spec.bits_per_sample.clamp(8, 32).div_ceil(8) * 8,
+    };
+    hound::WavSpec {
+        bits_per_sample,
+        ..spec
+    }
+}
+
+/// Writes per-channel samples as WAV with the given spec (see [`wav_spec_for`]); integer
+/// formats are rounded and saturated ([`quantize`]), non-finite float samples become 0.
 pub fn write_wav(path: &Path, channels: &[Vec<f32>], spec: hound::WavSpec) -> Result<()> {
-    let mut spec = spec;
-    spec.channels = channels.len() as u16;
+    let mut spec = wav_spec_for(spec);
+    spec.channels = u16::try_from(channels.len())
+        .map_err(|_| anyhow!("{}: too many channels", path.display()))?;
     let mut w = hound::WavWriter::create(path, spec)
         .with_context(|| format!("cannot create {}", path.display()))?;
     let frames = channels.first().map_or(0, Vec::len);
-    let full_scale = (1u64 << (spec.bits_per_sample.max(1) - 1)) as f32;
     for i in 0..frames {
         for c in channels {
             match spec.sample_format {
-                hound::SampleFormat::Float => w.write_sample(c[i])?,
-                hound::SampleFormat::Int => {
-                    let v = (c[i] * full_scale)
-                        .round()
-                        .clamp(-full_scale, full_scale - 1.0);
-                    w.write_sample(v as i32)?
+                hound::SampleFormat::Float => {
+                    w.write_sample(if c[i].is_finite() { c[i] } else { 0.0 })
                 }
+                hound::SampleFormat::Int => w.write_sample(quantize(c[i], spec.bits_per_sample)),
             }
+            .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     w.finalize()
         .with_context(|| format!("cannot finish {}", path.display()))?;
     Ok(())
+}
+
+/// The FLAC bit depth that holds integer samples of `spec` losslessly: the next multiple of 4
+/// from 8 to 24 (what the encoder supports). Float and wider-than-24-bit input is refused.
+pub fn flac_bits_for(spec: hound::WavSpec) -> Result<u16> {
+    if spec.sample_format == hound::SampleFormat::Float {
+        bail!("FLAC cannot hold floating-point samples; write a .wav instead");
+    }
+    let bits = spec.bits_per_sample.max(8).div_ceil(4) * 4;
+    if bits > 24 {
+        bail!(
+            "the FLAC encoder supports at most 24 bits, not {}; write a .wav instead",
+            spec.bits_per_sample
+        );
+    }
+    Ok(bits)
+}
+
+/// Writes per-channel samples as FLAC (crates.io `flacenc`, default compression) at the
+/// bit depth [`flac_bits_for`] picks for `spec`; samples are rounded and saturated.
+pub fn write_flac(path: &Path, channels: &[Vec<f32>], spec: hound::WavSpec) -> Result<()> {
+    let bytes =
+        encode_flac(channels, spec).with_context(|| format!("cannot encode {}", path.display()))?;
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Encodes per-channel samples as a FLAC stream in memory.
+fn encode_flac(channels: &[Vec<f32>], spec: hound::WavSpec) -> Result<Vec<u8>> {
+    use flacenc::component::BitRepr;
+    use flacenc::error::Verify;
+
+    let bits = flac_bits_for(spec)?;
+    let nch = channels.len();
+    if !(1..=8).contains(&nch) {
+        bail!("FLAC holds 1 to 8 channels, not {nch}");
+    }
+    let frames = channels[0].len();
+    let mut interleaved = Vec::with_capacity(frames * nch);
+    for i in 0..frames {
+        interleaved.extend(channels.iter().map(|c| quantize(c[i], bits)));
+    }
+    let mut config = flacenc::config::Encoder::default();
+    // Files are already encoded in parallel; one thread per file keeps `--jobs` honest.
+    config.multithread = false;
+    let config = config
+        .into_verified()
+        .map_err(|(_, e)| anyhow!("FLAC encoder configuration: {e}"))?;
+    let source = flacenc::source::MemSource::from_samples(
+        &interleaved,
+        nch,
+        usize::from(bits),
+        spec.sample_rate as usize,
+    );
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size)
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut sink = flacenc::bitsink::ByteSink::new();
+    stream.write(&mut sink).map_err(|e| anyhow!("{e}"))?;
+    Ok(sink.into_inner())
 }
 
 /// A 32-bit float WAV spec at `sample_rate` (channel count is set when writing).
@@ -180,4 +339,74 @@ pub fn mix_at_snr(clean: &[f32], noise: &[f32], snr_db: f32) -> Result<Vec<f32>>
         .zip(&looped)
         .map(|(s, n)| s + gain * n)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int_spec(bits: u16, channels: u16) -> hound::WavSpec {
+        hound::WavSpec {
+            channels,
+            sample_rate: 44_100,
+            bits_per_sample: bits,
+            sample_format: hound::SampleFormat::Int,
+        }
+    }
+
+    #[test]
+    fn quantize_rounds_and_saturates() {
+        assert_eq!(quantize(1.0, 16), 32_767);
+        assert_eq!(quantize(-1.0, 16), -32_768);
+        assert_eq!(quantize(-3.0, 8), -128);
+        assert_eq!(quantize(2.0, 24), 8_388_607);
+        assert_eq!(quantize(f32::INFINITY, 32), i32::MAX);
+        assert_eq!(quantize(f32::NEG_INFINITY, 32), i32::MIN);
+        assert_eq!(quantize(f32::NAN, 16), 0);
+        assert_eq!(quantize(1.5 / 32_768.0, 16), 2);
+        assert_eq!(quantize(-1.4 / 32_768.0, 16), -1);
+    }
+
+    #[test]
+    fn formats_that_cannot_be_written_map_to_ones_that_can() {
+        assert_eq!(wav_spec_for(int_spec(20, 1)).bits_per_sample, 24);
+        assert_eq!(wav_spec_for(int_spec(12, 1)).bits_per_sample, 16);
+        assert_eq!(flac_bits_for(int_spec(16, 1)).unwrap(), 16);
+        assert_eq!(flac_bits_for(int_spec(10, 1)).unwrap(), 12);
+        assert!(flac_bits_for(int_spec(32, 1)).is_err());
+        assert!(flac_bits_for(float_spec(48_000)).is_err());
+    }
+
+    #[test]
+    fn flac_and_wav_round_trip_exactly_with_clipping() {
+        let dir = std::env::temp_dir().join(format!("percepnet-audio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ramp: Vec<f32> = (0..5_000)
+            .map(|n| (n as f32 / 1_000.0 - 2.5).sin() * 1.3)
+            .collect();
+        let channels = vec![ramp.clone(), ramp.iter().map(|v| -v).collect()];
+        for (bits, container) in [
+            (8, Container::Flac),
+            (12, Container::Flac),
+            (16, Container::Flac),
+            (20, Container::Flac),
+            (24, Container::Flac),
+            (8, Container::Wav),
+            (16, Container::Wav),
+            (24, Container::Wav),
+            (32, Container::Wav),
+        ] {
+            let path = dir.join(format!("r{bits}.{container:?}"));
+            write_audio(&path, &channels, int_spec(bits, 2), container).unwrap();
+            let back = read_audio(&path).unwrap();
+            assert_eq!(back.container, container);
+            assert_eq!(back.spec, int_spec(bits, 2));
+            for (a, b) in channels.iter().zip(&back.channels) {
+                let expected: Vec<i32> = a.iter().map(|&v| quantize(v, bits)).collect();
+                let got: Vec<i32> = b.iter().map(|&v| quantize(v, bits)).collect();
+                assert_eq!(expected, got, "{bits} bits {container:?}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

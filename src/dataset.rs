@@ -86,8 +86,10 @@ impl Default for MixConfig {
             snr_min_db: -5.0,
             snr_max_db: 30.0,
             p_noise_only: 0.05,
-            p_speech_only: 0.05,
-            p_reverb: 0.3,
+            // Noise-free speech is where the network learns to leave the highs alone (the
+            // issue's fullband criterion); 5 % left 16-20 kHz 4.6 dB down on clean speech.
+            p_speech_only: 0.10,
+            p_reverb: 0.2,
             p_lowpass: 0.15,
         }
     }

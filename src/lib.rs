@@ -7,6 +7,7 @@
 //! CLAP/VST3 plugin.
 
 pub mod audio;
+pub mod batch;
 pub mod bench;
 pub mod dataset;
 pub mod denoiser;

@@ -710,6 +710,41 @@ def generate(out: Path, args) -> None:
     write_csv(parts / "noise-generated.csv", rows, FIELDS)
 
 
+def tts_mei(out: Path, args) -> None:
+    """Synthetic fullband speech (training/tts_mei.py): `--tts-voices` voices, utterances of
+    4-10 s, `--tts-hours` in all, processed like recorded speech (trim, level, bandwidth,
+    voiced fraction) into speech/tts-mei/<voice>/ and parts/tts-mei.csv."""
+    import tts_mei as tm
+
+    rng = np.random.default_rng([args.seed, 7001])
+    vs = tm.voices(args.tts_voices, args.seed)
+    per_voice = args.tts_hours * 3600 / len(vs)
+    rows, t0 = [], time.time()
+    for v, (ht, sp) in enumerate(vs):
+        group, made, k = f"mei-v{v:02d}", 0.0, 0
+        while made < per_voice:
+            y, sr = tm.utterance(rng, ht, sp, float(rng.uniform(4.0, 10.0)))
+            y = trim(y)
+            lvl, mask = active_level(y)
+            bw, e99 = bandwidth(y, sr, mask, args.bw_db)
+            vf = voiced_fraction(y)
+            rel = Path("speech") / "tts-mei" / group / f"{group}_{k:04d}.flac"
+            write_flac(out / rel, y * 10 ** ((-26.0 - lvl) / 20))
+            rows.append(dict(kind="speech", path=rel.as_posix(), source="tts-mei", category="speech",
+                             group=group, language="ja", duration_s=f"{len(y) / SR:.3f}",
+                             bandwidth_hz=f"{bw:.0f}", e99_hz=f"{e99:.0f}", level_dbfs="-26.0",
+                             voiced_frac=f"{vf:.2f}", orig_sr=sr,
+                             orig=f"pyopenjtalk mei half_tone={ht:.2f} speed={sp:.2f} seed={args.seed}",
+                             split=""))
+            made += len(y) / SR
+            k += 1
+        print(f"  [tts] {group}: half_tone {ht:+.1f} speed {sp:.2f}: {k} utterances, "
+              f"{time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    write_csv(out / "parts" / "tts-mei.csv", rows, FIELDS)
+    h = sum(float(r["duration_s"]) for r in rows) / 3600
+    print(f"[tts] mei: {len(rows)} utterances ({h:.2f} h), {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
 # ----------------------------------------------------------------------------------------------
 # Manifest + summary
 # ----------------------------------------------------------------------------------------------
@@ -806,7 +841,9 @@ def main(argv=None) -> int:
     ap.add_argument("--gen-level", type=float, default=-25.0, help="RMS of generated noise, dBFS")
     ap.add_argument("--seed", type=int, default=20251125)
     ap.add_argument("--tts", default="", help="comma list of TTS engines to add synthetic speech "
-                    "(not implemented yet: kokoro, mei, festival, piper); implies the tts stage")
+                    "(implemented: mei); implies the tts stage")
+    ap.add_argument("--tts-hours", type=float, default=1.5, help="hours of speech per TTS engine")
+    ap.add_argument("--tts-voices", type=int, default=24, help="voices (split groups) per TTS engine")
     args = ap.parse_args(argv)
     args.sources = set(filter(None, args.sources.split(",")))
     stages = set(args.stages.split(","))
@@ -825,7 +862,10 @@ def main(argv=None) -> int:
     if "generated" in stages:
         generate(args.out, args)
     if "tts" in stages:
-        sys.exit("prepare_corpus: --tts is not implemented yet (see training/README.md)")
+        for engine in filter(None, (args.tts or "mei").split(",")):
+            if engine != "mei":
+                sys.exit(f"prepare_corpus: TTS engine {engine!r} is not implemented (only mei)")
+            tts_mei(args.out, args)
     if "manifest" in stages:
         print(make_manifest(args.out, args))
     print(f"prepare_corpus: done in {time.time() - t0:.0f} s -> {args.out}", file=sys.stderr)

@@ -18,6 +18,8 @@ want="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "[setup] pip install -r training/requirements.txt"
     "$CACHE/venv/bin/python" -m pip install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+    "$CACHE/venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+        pyopenjtalk-plus==0.4.1.post10 SudachiPy==0.7.0
     echo "$want" > "$stamp"
 else
     echo "[setup] venv up to date"

@@ -1,17 +1,18 @@
 //! `percepnet`: the command-line front end of the denoiser.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use percepnet::audio::{self, Audio};
-use percepnet::denoiser::{Denoiser, DenoiserParams};
-use percepnet::model::{Network, NetworkEstimator};
+use percepnet::batch::{self, Destination, PlanOptions, Settings};
+use percepnet::denoiser::DenoiserParams;
+use percepnet::model::Network;
 use percepnet::oracle::{self, OracleOptions};
 use percepnet::{bench, dataset};
-use percepnet::{resample, HOP, LATENCY, SAMPLE_RATE};
+use percepnet::{HOP, SAMPLE_RATE};
 
 #[derive(Parser)]
 #[command(version, about = "PercepNet speech denoiser")]
@@ -27,8 +28,9 @@ enum Command {
     Oracle(OracleArgs),
     /// Make training features and targets (.pnf) from speech and noise lists.
     Features(FeaturesArgs),
-    /// Denoise a WAV or FLAC file (any sample rate and channel count) into a WAV file of the
-    /// input's format, time-aligned with the input.
+    /// Denoise WAV and FLAC files (any sample rate and channel count): one file into a named
+    /// output, or many files and folders in parallel; outputs keep the input's format and are
+    /// time-aligned with it.
     Denoise(DenoiseArgs),
     /// Print the real-time factor (CPU seconds per second of audio) of each stage and of the
     /// whole engine, with the shipped network and the full paper-size network.
@@ -70,20 +72,66 @@ struct FeaturesArgs {
 }
 
 #[derive(clap::Args)]
+#[command(
+    override_usage = "percepnet denoise [OPTIONS] IN OUT\n       \
+                      percepnet denoise [OPTIONS] --out-dir DIR PATH...\n       \
+                      percepnet denoise [OPTIONS] --suffix SUFFIX PATH...",
+    after_help = DENOISE_HELP
+)]
 struct DenoiseArgs {
-    /// Input WAV or FLAC.
-    input: PathBuf,
-    /// Output WAV (same format as the input).
-    output: PathBuf,
+    /// Inputs: WAV or FLAC files, and folders (searched for .wav and .flac files). Without
+    /// --out-dir or --suffix, exactly two: IN and the output file OUT.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Write the outputs into this folder (created if needed), same file names; files found
+    /// in a folder keep their path relative to that folder.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Add SUFFIX to each output's file name (a.wav -> a<SUFFIX>.wav); without --out-dir the
+    /// outputs go next to their inputs. Folder searches skip files already ending in SUFFIX.
+    #[arg(short, long, value_name = "SUFFIX", allow_hyphen_values = true)]
+    suffix: Option<String>,
+    /// Search folders in their sub-folders too.
+    #[arg(short, long)]
+    recursive: bool,
+    /// Replace outputs that already exist (an input is never overwritten).
+    #[arg(long)]
+    overwrite: bool,
+    /// Files denoised at once (worker threads); 0 = one per CPU core.
+    #[arg(short, long, value_name = "N", default_value_t = 0)]
+    jobs: usize,
     /// Weights file (.pnw); default: the weights built into this binary.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// Attenuation limit in dB (0-100; 100 = no limit).
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = in_range(0.0, 100.0))]
     attenuation_limit: f32,
     /// Envelope post-filter strength (0-1).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = in_range(0.0, 1.0))]
     post_filter: f32,
+}
+
+/// The end of `percepnet denoise --help`.
+const DENOISE_HELP: &str = "\
+Outputs keep the input's container and sample format: WAV 8/16/24/32-bit integer or 32-bit
+float, FLAC at the input's bit depth (integer samples are rounded and saturated). IN OUT
+writes the container OUT's extension names (.wav or .flac) and replaces an existing OUT.
+With --out-dir or --suffix an existing output is left alone unless --overwrite is given,
+and an input is never overwritten. A file that fails is reported by name and the others
+go on; the exit status is non-zero if any failed.
+
+Examples:
+  percepnet denoise noisy.wav clean.wav
+  percepnet denoise -o denoised/ take1.flac take2.wav recordings/
+  percepnet denoise --recursive --suffix=-denoised podcast/";
+
+/// A clap parser for an `f32` in `[lo, hi]`.
+fn in_range(lo: f32, hi: f32) -> impl Fn(&str) -> Result<f32, String> + Clone {
+    move |s| match s.parse::<f32>() {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is not in {lo}-{hi}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(clap::Args)]
@@ -202,77 +250,92 @@ fn load_network(weights: Option<&std::path::Path>) -> Result<Network> {
     })
 }
 
-/// Files longer than this many seconds get a progress bar.
-const PROGRESS_MIN_SECONDS: usize = 20;
-
-fn denoise_cmd(a: DenoiseArgs) -> Result<()> {
-    if a.input == a.output
-        || a.output
-            .canonicalize()
-            .ok()
-            .is_some_and(|o| a.input.canonicalize().ok() == Some(o))
-    {
-        bail!("refusing to overwrite the input {}", a.input.display());
+/// `percepnet denoise`: plans the jobs, denoises them in parallel, reports failures.
+fn denoise_cmd(a: DenoiseArgs) -> Result<ExitCode> {
+    let (inputs, destination) = denoise_destination(&a).unwrap_or_else(|e| e.exit());
+    let explicit = matches!(destination, Destination::Explicit(_));
+    let mut plan = batch::plan(
+        &inputs,
+        &PlanOptions {
+            destination,
+            recursive: a.recursive,
+            overwrite: a.overwrite,
+        },
+    )?;
+    if explicit && !plan.refused.is_empty() {
+        // The single-file form fails with its one error, as before.
+        return Err(plan.refused.swap_remove(0));
     }
-    if !a
-        .output
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
-    {
-        bail!("{}: the output must be a .wav file", a.output.display());
+    for note in &plan.notes {
+        eprintln!("note: {note}");
     }
-    let input = audio::read_audio(&a.input)?;
+    for e in &plan.refused {
+        eprintln!("error: {e:#}");
+    }
     let net = load_network(a.weights.as_deref())?;
-    let params = DenoiserParams {
-        attenuation_limit_db: a.attenuation_limit,
-        post_filter: a.post_filter,
+    let settings = Settings {
+        params: DenoiserParams {
+            attenuation_limit_db: a.attenuation_limit,
+            post_filter: a.post_filter,
+        },
+        threads: a.jobs,
+        progress: true,
+        print_failures: !explicit,
     };
-    let at_48k = resample::resample(&input.channels, input.sample_rate, SAMPLE_RATE)?;
-    let total: usize = at_48k.iter().map(Vec::len).sum();
-    let bar =
-        if total > PROGRESS_MIN_SECONDS * SAMPLE_RATE as usize && std::io::stderr().is_terminal() {
-            indicatif::ProgressBar::new(total as u64)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {percent}% eta {eta}")
-            .unwrap_or(indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message(a.input.display().to_string());
-    let denoised: Vec<Vec<f32>> = at_48k
-        .iter()
-        .map(|ch| {
-            let mut engine = Denoiser::new(NetworkEstimator::new(net.clone()));
-            engine.set_params(params);
-            denoise_channel(&mut engine, ch, &bar)
-        })
-        .collect();
-    bar.finish_and_clear();
-    let mut out = resample::resample(&denoised, SAMPLE_RATE, input.sample_rate)?;
-    out.iter_mut().for_each(|c| c.resize(input.frames(), 0.0));
-    audio::write_wav(&a.output, &out, input.spec)
+    let results = batch::run(&plan.jobs, &net, &settings)?;
+    if explicit {
+        return results
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(()))
+            .map(|()| ExitCode::SUCCESS);
+    }
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let failed = results.len() - ok + plan.refused.len();
+    eprintln!("{ok} ok, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-/// Denoises one 48 kHz channel, time-aligned (latency removed), advancing `bar`.
-fn denoise_channel(
-    engine: &mut Denoiser<NetworkEstimator>,
-    x: &[f32],
-    bar: &indicatif::ProgressBar,
-) -> Vec<f32> {
-    let mut padded = x.to_vec();
-    padded.resize(x.len() + LATENCY, 0.0);
-    let mut out = vec![0.0; padded.len()];
-    for (i, o) in padded
-        .chunks(SAMPLE_RATE as usize)
-        .zip(out.chunks_mut(SAMPLE_RATE as usize))
-    {
-        engine.process(i, o);
-        bar.inc(i.len() as u64);
+/// The inputs and where their outputs go, from the command line: `IN OUT`, `--out-dir`, or
+/// `--suffix`.
+fn denoise_destination(a: &DenoiseArgs) -> Result<(Vec<PathBuf>, Destination), clap::Error> {
+    match (&a.out_dir, &a.suffix) {
+        (Some(dir), suffix) => Ok((
+            a.paths.clone(),
+            Destination::Folder {
+                dir: dir.clone(),
+                suffix: suffix.clone().unwrap_or_default(),
+            },
+        )),
+        (None, Some(suffix)) => Ok((
+            a.paths.clone(),
+            Destination::NextToInput {
+                suffix: suffix.clone(),
+            },
+        )),
+        (None, None) => match a.paths.as_slice() {
+            [input, output] => Ok((vec![input.clone()], Destination::Explicit(output.clone()))),
+            _ => Err(denoise_usage_error(
+                "give IN OUT for one file, or --out-dir DIR or --suffix SUFFIX for several \
+                 files and folders",
+            )),
+        },
     }
-    out.drain(..LATENCY);
-    out.truncate(x.len());
-    out
+}
+
+/// A command-line error shown with `percepnet denoise`'s usage (exit status 2).
+fn denoise_usage_error(message: &str) -> clap::Error {
+    let kind = clap::error::ErrorKind::WrongNumberOfValues;
+    let mut cli = Cli::command();
+    cli.build();
+    match cli.find_subcommand_mut("denoise") {
+        Some(denoise) => denoise.error(kind, message),
+        None => cli.error(kind, message),
+    }
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {
@@ -291,11 +354,11 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> Result<ExitCode> {
     match Cli::parse().command {
-        Command::Oracle(a) => oracle_cmd(a),
-        Command::Features(a) => features_cmd(a),
+        Command::Oracle(a) => oracle_cmd(a).map(|()| ExitCode::SUCCESS),
+        Command::Features(a) => features_cmd(a).map(|()| ExitCode::SUCCESS),
         Command::Denoise(a) => denoise_cmd(a),
-        Command::Bench(a) => bench_cmd(a),
+        Command::Bench(a) => bench_cmd(a).map(|()| ExitCode::SUCCESS),
     }
 }

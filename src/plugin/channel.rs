@@ -1,7 +1,7 @@
 //! One audio channel of the plugin: a denoiser engine (behind a rate converter when the host
 //! does not run at 48 kHz) and the matching dry delay for bypass.
 
-use crate::denoiser::DenoiserParams;
+use crate::denoiser::{DenoiserParams, INPUT_LIMIT};
 use crate::NB_BANDS;
 
 use super::bypass::{crossfade_and_sanitize, DelayLine};
@@ -103,9 +103,11 @@ impl ChannelProcessor {
 }
 
 /// Copies `src` into `dst`, replacing non-finite samples by 0 so they cannot poison the engine,
-/// and subnormal ones too (inaudible, but they slow the arithmetic down on most CPUs).
+/// and subnormal ones too (inaudible, but they slow the arithmetic down on most CPUs), and
+/// clamping the rest to ±[`INPUT_LIMIT`]: finite but huge samples (±3e38) would overflow the
+/// resamplers' FFTs into infinities before the engine's own clamp could act.
 fn copy_sanitized(src: &[f32], dst: &mut [f32]) {
     for (d, &s) in dst.iter_mut().zip(src) {
-        *d = flush_to_zero(s);
+        *d = flush_to_zero(s).clamp(-INPUT_LIMIT, INPUT_LIMIT);
     }
 }

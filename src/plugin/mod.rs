@@ -1,8 +1,10 @@
 //! The PercepNet CLAP/VST3 plugin: a thin real-time shell around [`Denoiser`].
 //!
 //! - One engine per channel (mono or stereo), allocated in `activate`, never in `process`.
-//! - At 44.1, 88.2, 96 and 192 kHz each channel resamples to the engine's 48 kHz and back in
-//!   fixed 10 ms chunks (see `rate.rs`); at 48 kHz samples go straight to the engine.
+//! - At any other host rate from 8 to 768 kHz (8, 11.025, 16, 22.05, 24, 32, 44.1, 88.2, 96,
+//!   176.4, 192, 352.8, 384, 705.6, 768 kHz, ...) each channel resamples to the engine's 48 kHz
+//!   and back in fixed chunks of 10-40 ms (see `rate.rs`); at 48 kHz samples go straight to
+//!   the engine.
 //! - The host is told the latency of that chain, to the nearest sample ([`crate::LATENCY`] at
 //!   48 kHz, where it is exact).
 //! - Bypass crossfades to the dry signal delayed by that same latency, while the engine keeps

@@ -1,23 +1,27 @@
 //! How the host's sample rate is brought to the engine's fixed 48 kHz.
 //!
 //! At 48 kHz samples go straight to the engine ([`RateConversion::Native`], latency
-//! [`LATENCY`]). At the other supported rates ([`SUPPORTED_RATES`], all multiples of 100 Hz)
-//! every channel runs a [`RateConverter`]: one engine hop (10 ms) of host samples is gathered,
-//! resampled to exactly [`HOP`] samples with rubato's synchronous FFT resampler, denoised with
+//! [`LATENCY`]). At any other whole rate from [`MIN_RATE`] to [`MAX_RATE`] Hz whose 10 ms hop
+//! is a whole number of samples within [`MAX_HOPS_PER_CHUNK`] hops (every rate hosts offer:
+//! 8, 11.025, 16, 22.05, 24, 32, 44.1, 88.2, 96, 176.4, 192, 352.8, 384, 705.6, 768 kHz) every
+//! channel runs a [`RateConverter`]: a chunk of `K` engine hops (`K` = 1 at most rates, 2 at
+//! 22.05 kHz, 4 at 11.025 kHz) of host samples is gathered, resampled to exactly `K * HOP`
+//! samples with rubato's synchronous FFT resampler, denoised hop by hop with
 //! `Denoiser::process_hop`, resampled back to the same number of host samples and played out
-//! one hop later. Every stage works on fixed-size chunks, so the delay is a constant:
+//! one chunk later. Every stage works on fixed-size blocks, so the delay is a constant:
 //!
 //! ```text
-//! L = N + floor(B / 2) + (LATENCY - HOP + S / 2) * R / 48000      host samples
+//! L = C + floor(B / 2) + (LATENCY - HOP + S / 2) * R / 48000      host samples
 //! ```
 //!
-//! where `R` is the host rate, `N = R / 100` the host samples per hop (the chunking delay),
-//! `S` = [`SUB_BLOCK`] the engine samples per FFT block of both resamplers and `B = S * R / 48000`
-//! the matching host samples. A resampler delays by half its FFT block on its input side
-//! (its anti-aliasing filter is a windowed sinc of one block, centred on sample `floor(len / 2)`):
-//! `floor(B / 2)` host samples on the way in, `S / 2` engine samples on the way out.
-//! `LATENCY - HOP` is what `process_hop` delays by. The host is told `L` rounded to the nearest
-//! sample; everything downstream (the reported latency, the bypass delay) follows
+//! where `R` is the host rate, `C = K * R / 100` the host samples per chunk (the chunking delay),
+//! `S` the engine samples per FFT block of both resamplers ([`RateConversion::engine_block`]:
+//! 160, a third of a hop, wherever the rates allow it) and `B = S * R / 48000` the matching host
+//! samples. A resampler delays by half its FFT block on its input side (its anti-aliasing filter
+//! is a windowed sinc of one block, centred on sample `floor(len / 2)`): `floor(B / 2)` host
+//! samples on the way in, `S / 2` engine samples on the way out. `LATENCY - HOP` is what
+//! `process_hop` delays by. The host is told `L` rounded to the nearest sample; everything
+//! downstream (the reported latency, the bypass delay) follows
 //! [`RateConversion::latency_samples`].
 
 use std::fmt;
@@ -27,14 +31,31 @@ use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
 use crate::{HOP, LATENCY, SAMPLE_RATE};
 
-/// The host sample rates the plugin runs at, in Hz.
-pub const SUPPORTED_RATES: [u32; 5] = [44_100, 48_000, 88_200, 96_000, 192_000];
+/// The sample rates hosts commonly run at, in Hz: all of them are supported (tests run each).
+#[cfg(test)]
+pub const COMMON_RATES: [u32; 15] = [
+    8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400,
+    192_000, 352_800, 384_000, 768_000,
+];
 
-/// Engine-rate samples per FFT block of both resamplers (a third of a hop, 3.3 ms). Smaller
-/// blocks mean less delay but a lower anti-aliasing cutoff: with 160 it sits at 20.0 kHz for
-/// 44.1 kHz hosts and 21.9 kHz for the others. Every supported rate maps it to a whole number
-/// of host samples that rubato accepts as a block (a multiple of `R / gcd(R, 48000)`).
+/// Lowest host rate the plugin runs at, in Hz (below it there is no speech band left to clean).
+pub const MIN_RATE: u32 = 8_000;
+/// Highest host rate the plugin runs at, in Hz.
+pub const MAX_RATE: u32 = 768_000;
+/// Most engine hops gathered per resampling chunk (bounds the added latency to 40 ms).
+pub const MAX_HOPS_PER_CHUNK: u32 = 4;
+
+/// Preferred engine-rate samples per FFT block of both resamplers (a third of a hop, 3.3 ms).
+/// Smaller blocks mean less delay but a lower anti-aliasing cutoff: with 160 it sits at
+/// 20.0 kHz for 44.1 kHz hosts and 21.9 kHz for higher rates.
 pub const SUB_BLOCK: usize = 160;
+
+/// Fewest host samples per FFT block of the resamplers where the chunk allows it: rubato's
+/// anti-aliasing cutoff is about `0.4^(16 / B)` of the lower Nyquist frequency, so 147 keeps
+/// it at 91 % as at 44.1 kHz (where `B` = 147). Only 8 kHz cannot reach it within one hop: its
+/// whole 480-sample chunk gives `B` = 80, a cutoff at 83 % (3.3 kHz), passband ripple -72 dB
+/// at 2.8 kHz.
+pub const MIN_HOST_BLOCK: usize = 147;
 
 /// Engine hops of 10 ms per second: host samples per hop are `rate / HOPS_PER_SECOND`.
 const HOPS_PER_SECOND: u32 = SAMPLE_RATE / HOP as u32;
@@ -44,8 +65,7 @@ const HOPS_PER_SECOND: u32 = SAMPLE_RATE / HOP as u32;
 pub enum RateConversion {
     /// The host runs at the engine rate: samples go straight to the engine.
     Native,
-    /// The host runs at `host_rate` Hz (one of [`SUPPORTED_RATES`]): each channel resamples
-    /// through a [`RateConverter`].
+    /// The host runs at `host_rate` Hz: each channel resamples through a [`RateConverter`].
     Resampled { host_rate: u32 },
 }
 
@@ -57,8 +77,12 @@ impl fmt::Display for UnsupportedSampleRate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "PercepNet runs at 44.1, 48, 88.2, 96 or 192 kHz; the host asked for {} Hz, so the \
-             plugin refuses to activate",
+            "PercepNet runs at whole sample rates from {} to {} kHz whose 10 ms is a whole number \
+             of samples within {MAX_HOPS_PER_CHUNK} hops (8, 11.025, 16, 22.05, 32, 44.1, 48, \
+             88.2, 96, 192 kHz and more); the host asked for {} Hz, so the plugin refuses to \
+             activate",
+            MIN_RATE / 1000,
+            MAX_RATE / 1000,
             self.0
         )
     }
@@ -66,13 +90,35 @@ impl fmt::Display for UnsupportedSampleRate {
 
 impl std::error::Error for UnsupportedSampleRate {}
 
+/// Greatest common divisor (Euclid).
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// `K`: the fewest engine hops whose duration is a whole number of samples at `rate`
+/// (`K * rate / 100` whole), if at most [`MAX_HOPS_PER_CHUNK`].
+fn hops_per_chunk(rate: u32) -> Option<u32> {
+    (1..=MAX_HOPS_PER_CHUNK).find(|k| (k * rate).is_multiple_of(HOPS_PER_SECOND))
+}
+
 impl RateConversion {
     /// Picks the conversion for a host sample rate in Hz.
     pub fn for_host_rate(sample_rate: f32) -> Result<Self, UnsupportedSampleRate> {
-        let rate = SUPPORTED_RATES
-            .into_iter()
-            .find(|&rate| (sample_rate - rate as f32).abs() < 0.5)
-            .ok_or(UnsupportedSampleRate(sample_rate))?;
+        let err = UnsupportedSampleRate(sample_rate);
+        let rounded = sample_rate.round();
+        if !sample_rate.is_finite()
+            || (sample_rate - rounded).abs() > 1e-3 * rounded.max(1.0)
+            || rounded < MIN_RATE as f32
+            || rounded > MAX_RATE as f32
+        {
+            return Err(err);
+        }
+        let rate = rounded as u32;
+        hops_per_chunk(rate).ok_or(err)?;
         Ok(if rate == SAMPLE_RATE {
             Self::Native
         } else {
@@ -88,14 +134,36 @@ impl RateConversion {
         }
     }
 
-    /// Host samples per engine hop (10 ms).
-    pub fn hop_len(self) -> usize {
-        (self.host_rate() / HOPS_PER_SECOND) as usize
+    /// `K`: engine hops per resampling chunk.
+    pub fn hops_per_chunk(self) -> usize {
+        hops_per_chunk(self.host_rate()).unwrap_or(1) as usize
     }
 
-    /// Host samples per FFT block of the resamplers ([`SUB_BLOCK`] at the host rate).
-    fn sub_block_len(self) -> usize {
-        SUB_BLOCK * self.host_rate() as usize / SAMPLE_RATE as usize
+    /// `C`: host samples per resampling chunk (`K` hops of 10 ms).
+    pub fn chunk_len(self) -> usize {
+        self.hops_per_chunk() * self.host_rate() as usize / HOPS_PER_SECOND as usize
+    }
+
+    /// `S`: engine samples per FFT block of the resamplers. It must be a multiple of
+    /// `48000 / gcd(R, 48000)` (so that `B` is whole, as rubato requires) and divide the chunk
+    /// `K * HOP`; of those, the smallest that is at least [`SUB_BLOCK`] and gives at least
+    /// [`MIN_HOST_BLOCK`] host samples, else the whole chunk.
+    pub fn engine_block(self) -> usize {
+        let rate = self.host_rate() as usize;
+        let engine_rate = SAMPLE_RATE as usize;
+        let step = engine_rate / gcd(rate as u64, engine_rate as u64) as usize;
+        let chunk = self.hops_per_chunk() * HOP;
+        (1..=chunk / step)
+            .map(|m| m * step)
+            .filter(|&s| chunk.is_multiple_of(s))
+            .find(|&s| s >= SUB_BLOCK && s * rate / engine_rate >= MIN_HOST_BLOCK)
+            .unwrap_or(chunk)
+    }
+
+    /// `B`: host samples per FFT block of the resamplers ([`Self::engine_block`] at the host
+    /// rate).
+    fn host_block(self) -> usize {
+        self.engine_block() * self.host_rate() as usize / SAMPLE_RATE as usize
     }
 
     /// Total delay from plugin input to plugin output in units of 1/48000 host samples (exact).
@@ -105,8 +173,8 @@ impl RateConversion {
         match self {
             Self::Native => LATENCY as u64 * engine_rate,
             Self::Resampled { .. } => {
-                let host_side = (self.hop_len() + self.sub_block_len() / 2) as u64;
-                let engine_side = (LATENCY - HOP + SUB_BLOCK / 2) as u64;
+                let host_side = (self.chunk_len() + self.host_block() / 2) as u64;
+                let engine_side = (LATENCY - HOP + self.engine_block() / 2) as u64;
                 host_side * engine_rate + engine_side * rate
             }
         }
@@ -139,21 +207,21 @@ impl fmt::Display for ConverterError {
 
 impl std::error::Error for ConverterError {}
 
-/// One channel's path from the host rate to the engine rate and back, in fixed chunks of one
-/// hop. All buffers are allocated in [`RateConverter::new`]; processing allocates nothing.
+/// One channel's path from the host rate to the engine rate and back, in fixed chunks of `K`
+/// hops. All buffers are allocated in [`RateConverter::new`]; processing allocates nothing.
 pub struct RateConverter {
-    /// Host rate to 48 kHz: [`RateConversion::hop_len`] frames in, [`HOP`] out.
+    /// Host rate to 48 kHz: [`RateConversion::chunk_len`] frames in, `K * HOP` out.
     down: Fft<f32>,
-    /// 48 kHz to the host rate: [`HOP`] frames in, [`RateConversion::hop_len`] out.
+    /// 48 kHz to the host rate: `K * HOP` frames in, [`RateConversion::chunk_len`] out.
     up: Fft<f32>,
-    /// Host input gathered for the next hop.
+    /// Host input gathered for the next chunk.
     host_in: Vec<f32>,
-    /// Host output of the previous hop, being played out.
+    /// Host output of the previous chunk, being played out.
     host_out: Vec<f32>,
-    /// One hop at the engine rate, before and after the engine.
-    hop_in: Vec<f32>,
-    hop_out: Vec<f32>,
-    /// Position within the current hop, in host samples.
+    /// One chunk at the engine rate, before and after the engine.
+    engine_in: Vec<f32>,
+    engine_out: Vec<f32>,
+    /// Position within the current chunk, in host samples.
     pos: usize,
 }
 
@@ -168,8 +236,10 @@ impl RateConverter {
         };
         let rate = host_rate as usize;
         let engine_rate = SAMPLE_RATE as usize;
-        let hop_len = conversion.hop_len();
-        let sub_block_len = conversion.sub_block_len();
+        let chunk_len = conversion.chunk_len();
+        let engine_len = conversion.hops_per_chunk() * HOP;
+        let host_block = conversion.host_block();
+        let engine_block = conversion.engine_block();
         let build = |from: usize, to: usize, chunk: usize, block: usize| {
             Fft::<f32>::new_custom(
                 from,
@@ -182,20 +252,20 @@ impl RateConverter {
             )
             .map_err(|e| ConverterError(format!("{from} Hz to {to} Hz: {e}")))
         };
-        let down = build(rate, engine_rate, hop_len, sub_block_len)?;
-        let up = build(engine_rate, rate, HOP, SUB_BLOCK)?;
+        let down = build(rate, engine_rate, chunk_len, host_block)?;
+        let up = build(engine_rate, rate, engine_len, engine_block)?;
 
         // The latency formula relies on these block sizes, and the real-time path on every
-        // call taking and giving exactly one hop: check both once here.
+        // call taking and giving exactly one chunk: check both once here.
         let sizes = [
-            (down.fft_size_in(), sub_block_len),
-            (down.input_frames_next(), hop_len),
-            (down.output_frames_next(), HOP),
-            (down.output_frames_max(), HOP),
-            (up.fft_size_in(), SUB_BLOCK),
-            (up.input_frames_next(), HOP),
-            (up.output_frames_next(), hop_len),
-            (up.output_frames_max(), hop_len),
+            (down.fft_size_in(), host_block),
+            (down.input_frames_next(), chunk_len),
+            (down.output_frames_next(), engine_len),
+            (down.output_frames_max(), engine_len),
+            (up.fft_size_in(), engine_block),
+            (up.input_frames_next(), engine_len),
+            (up.output_frames_next(), chunk_len),
+            (up.output_frames_max(), chunk_len),
         ];
         if sizes.iter().any(|(got, wanted)| got != wanted) {
             return Err(ConverterError(format!(
@@ -206,10 +276,10 @@ impl RateConverter {
         Ok(Self {
             down,
             up,
-            host_in: vec![0.0; hop_len],
-            host_out: vec![0.0; hop_len],
-            hop_in: vec![0.0; HOP],
-            hop_out: vec![0.0; HOP],
+            host_in: vec![0.0; chunk_len],
+            host_out: vec![0.0; chunk_len],
+            engine_in: vec![0.0; engine_len],
+            engine_out: vec![0.0; engine_len],
             pos: 0,
         })
     }
@@ -220,12 +290,12 @@ impl RateConverter {
         self.up.reset();
         self.host_in.fill(0.0);
         self.host_out.fill(0.0);
-        self.hop_in.fill(0.0);
-        self.hop_out.fill(0.0);
+        self.engine_in.fill(0.0);
+        self.engine_out.fill(0.0);
         self.pos = 0;
     }
 
-    /// Runs `input` through the conversion and writes the result, one hop later, to `output`
+    /// Runs `input` through the conversion and writes the result, one chunk later, to `output`
     /// (over the shorter of the two lengths). `engine` processes one hop of [`HOP`] samples at
     /// 48 kHz, as `Denoiser::process_hop` does.
     pub fn process(
@@ -235,18 +305,18 @@ impl RateConverter {
         mut engine: impl FnMut(&[f32], &mut [f32]),
     ) {
         let len = input.len().min(output.len());
-        let hop_len = self.host_in.len();
+        let chunk_len = self.host_in.len();
         let mut done = 0;
         while done < len {
-            let n = (hop_len - self.pos).min(len - done);
+            let n = (chunk_len - self.pos).min(len - done);
             let range = self.pos..self.pos + n;
             output[done..done + n].copy_from_slice(&self.host_out[range.clone()]);
             self.host_in[range].copy_from_slice(&input[done..done + n]);
             self.pos += n;
             done += n;
-            if self.pos == hop_len {
+            if self.pos == chunk_len {
                 self.pos = 0;
-                if self.convert_hop(&mut engine).is_none() {
+                if self.convert_chunk(&mut engine).is_none() {
                     // Cannot happen with the sizes checked in `new`; never panic on the audio
                     // thread, play silence instead.
                     self.host_out.fill(0.0);
@@ -255,26 +325,35 @@ impl RateConverter {
         }
     }
 
-    /// Resamples the gathered host hop down, runs the engine, resamples back into `host_out`.
-    fn convert_hop(&mut self, engine: &mut impl FnMut(&[f32], &mut [f32])) -> Option<()> {
-        let hop_len = self.host_in.len();
-        let host_in = SequentialSlice::new(&self.host_in[..], 1, hop_len).ok()?;
-        let mut hop_in = SequentialSlice::new_mut(&mut self.hop_in[..], 1, HOP).ok()?;
+    /// Resamples the gathered host chunk down, runs the engine hop by hop, resamples back into
+    /// `host_out`.
+    fn convert_chunk(&mut self, engine: &mut impl FnMut(&[f32], &mut [f32])) -> Option<()> {
+        let chunk_len = self.host_in.len();
+        let engine_len = self.engine_in.len();
+        let host_in = SequentialSlice::new(&self.host_in[..], 1, chunk_len).ok()?;
+        let mut engine_in =
+            SequentialSlice::new_mut(&mut self.engine_in[..], 1, engine_len).ok()?;
         let (_, written) = self
             .down
-            .process_into_buffer(&host_in, &mut hop_in, None)
+            .process_into_buffer(&host_in, &mut engine_in, None)
             .ok()?;
-        if written != HOP {
+        if written != engine_len {
             return None;
         }
-        engine(&self.hop_in, &mut self.hop_out);
-        let hop_out = SequentialSlice::new(&self.hop_out[..], 1, HOP).ok()?;
-        let mut host_out = SequentialSlice::new_mut(&mut self.host_out[..], 1, hop_len).ok()?;
+        for (hop_in, hop_out) in self
+            .engine_in
+            .chunks_exact(HOP)
+            .zip(self.engine_out.chunks_exact_mut(HOP))
+        {
+            engine(hop_in, hop_out);
+        }
+        let engine_out = SequentialSlice::new(&self.engine_out[..], 1, engine_len).ok()?;
+        let mut host_out = SequentialSlice::new_mut(&mut self.host_out[..], 1, chunk_len).ok()?;
         let (_, written) = self
             .up
-            .process_into_buffer(&hop_out, &mut host_out, None)
+            .process_into_buffer(&engine_out, &mut host_out, None)
             .ok()?;
-        (written == hop_len).then_some(())
+        (written == chunk_len).then_some(())
     }
 }
 
@@ -288,14 +367,21 @@ mod tests {
             RateConversion::for_host_rate(48_000.0),
             Ok(RateConversion::Native)
         );
-        for rate in [44_100, 88_200, 96_000, 192_000] {
+        for rate in COMMON_RATES.into_iter().filter(|&r| r != SAMPLE_RATE) {
             assert_eq!(
                 RateConversion::for_host_rate(rate as f32),
                 Ok(RateConversion::Resampled { host_rate: rate })
             );
         }
         for rate in [
-            0.0, 8_000.0, 22_050.0, 32_000.0, 44_000.0, 176_400.0, 384_000.0,
+            0.0,
+            7_999.0,
+            44_101.0,
+            44_100.5,
+            800_000.0,
+            1e12,
+            -48_000.0,
+            f32::INFINITY,
         ] {
             assert_eq!(
                 RateConversion::for_host_rate(rate),
@@ -318,11 +404,17 @@ mod tests {
         assert_eq!(latency(88_200.0), (2940, 2940.0));
         assert_eq!(latency(96_000.0), (3200, 3200.0));
         assert_eq!(latency(192_000.0), (6400, 6400.0));
+        // K = 1, S = 480, B = 80: 80 + 40 + 1200 / 6.
+        assert_eq!(latency(8_000.0), (320, 320.0));
+        // K = 2 hops of 220.5 samples, S = 320, B = 147: 441 + 73 + 1120 * 0.459375.
+        assert_eq!(latency(22_050.0), (1029, 1028.5));
+        // K = 4 hops of 110.25 samples, S = 640, B = 147: 441 + 73 + 1280 * 0.2296875.
+        assert_eq!(latency(11_025.0), (808, 808.0));
     }
 
     #[test]
     fn every_supported_rate_builds_a_converter() {
-        for rate in SUPPORTED_RATES {
+        for rate in COMMON_RATES {
             let conversion = RateConversion::for_host_rate(rate as f32).unwrap();
             let converter = RateConverter::new(conversion);
             assert_eq!(
@@ -339,13 +431,26 @@ mod tests {
     /// 1e-6 up to 17 kHz).
     #[test]
     fn converter_round_trip_is_a_pure_delay_of_the_formula() {
-        for rate in [44_100, 88_200, 96_000, 192_000] {
+        for rate in COMMON_RATES.into_iter().filter(|&r| r != SAMPLE_RATE) {
             let conversion = RateConversion::Resampled { host_rate: rate };
             let fs = f64::from(rate);
             let engine_delay = (LATENCY - HOP) as f64 * fs / f64::from(SAMPLE_RATE);
             let delay = conversion.latency_exact() - engine_delay;
             let mut converter = RateConverter::new(conversion).unwrap();
-            for freq in [100.0, 1_000.0, 5_000.0, 12_000.0, 17_000.0] {
+            // Up to 70 % of the host's Nyquist frequency (where the plugin tests' noise ends).
+            let audible = [
+                100.0,
+                1_000.0,
+                5_000.0,
+                12_000.0,
+                17_000.0,
+                0.25 * fs,
+                0.35 * fs,
+            ];
+            for freq in audible
+                .into_iter()
+                .filter(|&f| f <= 0.35 * fs && f <= 17_000.0)
+            {
                 converter.reset();
                 let len = rate as usize / 2;
                 let x: Vec<f32> = (0..len)
@@ -363,14 +468,18 @@ mod tests {
                     });
                     start = end;
                 }
-                let settled = delay.ceil() as usize + rate as usize / 100;
+                let settled = delay.ceil() as usize + conversion.chunk_len();
                 let err = (settled..len)
                     .map(|n| {
                         let t = (n as f64 - delay) / fs;
                         (f64::from(y[n]) - (std::f64::consts::TAU * freq * t).sin()).abs()
                     })
                     .fold(0.0, f64::max);
-                assert!(err < 1e-5, "{rate} Hz, {freq} Hz: max error {err}");
+                eprintln!("{rate} Hz, {freq} Hz: max error {err:.2e}");
+                // The resamplers' passband ripple grows towards the band edge (at 8 kHz:
+                // -72 dB at 70 % of Nyquist): 1e-5 below half of Nyquist, 1e-3 above.
+                let bound = if freq <= 0.25 * fs { 1e-5 } else { 1e-3 };
+                assert!(err < bound, "{rate} Hz, {freq} Hz: max error {err}");
             }
         }
     }
