@@ -1,7 +1,7 @@
 //! Loads the bundled CLAP plugin with `clack-host`, as a real host would, and checks what a host
 //! relies on: the reported latency, sample-exact timing through every code path (odd and
 //! changing block sizes, mono and stereo, bypass toggles, parameter changes), every supported
-//! sample rate (and re-activation at another one), a clean refusal of unsupported sample rates
+//! sample rate (and re-activation at another one), a clean pass-through at unsupported sample rates
 //! and the parameter state round trip.
 //!
 //! With a 0 dB attenuation limit the engine is an exact delay, so at 48 kHz the output must
@@ -537,14 +537,29 @@ fn non_finite_input_is_silenced_not_propagated() {
 }
 
 #[test]
-fn activation_at_an_unsupported_rate_fails_cleanly() {
+fn unsupported_rates_pass_audio_through_untouched() {
+    // A host at a rate the engine cannot run at (clap-validator tries 1234.57 Hz) gets a
+    // plugin that activates, reports no latency and passes the audio through bit-exactly
+    // (the editor says why), instead of a refusal that would silence the track.
     let mut plugin = TestPlugin::new();
-    for rate in [4_000.0, 44_101.0, 44_100.5, 1_000_000.0] {
-        assert!(plugin.activate(rate).is_err(), "{rate} Hz must be refused");
-        assert!(!plugin.instance.is_active());
+    plugin.select_channels(2);
+    for (i, rate) in [1_234.57f64, 4_000.0, 44_101.0, 44_100.5, 1_000_000.0]
+        .into_iter()
+        .enumerate()
+    {
+        let input = test_signal_at(2, rate.min(96_000.0));
+        let stream = run_stream(
+            &mut plugin,
+            rate,
+            &input,
+            block_sizes(70 + i as u64),
+            &no_automation,
+        );
+        assert_eq!(stream.latency, 0, "latency at {rate} Hz");
+        assert_eq!(stream.output, input, "output at {rate} Hz");
     }
 
-    // The instance stays usable: supported rates still work afterwards.
+    // The instance stays usable: supported rates work afterwards.
     for (rate, latency) in [(44_100.0, 1_470), (SAMPLE_RATE, percepnet::LATENCY)] {
         let stopped = plugin
             .activate(rate)

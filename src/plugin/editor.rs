@@ -126,9 +126,9 @@ impl NiceEguiApp for EditorApp {
         let panel = egui::Frame::new()
             .fill(palette::BACKGROUND)
             .inner_margin(18.0);
-        egui::CentralPanel::default()
-            .frame(panel)
-            .show(ui, |ui| draw(ui, &self.params, &setter, &self.display));
+        egui::CentralPanel::default().frame(panel).show(ui, |ui| {
+            draw(ui, &self.params, &setter, &self.display, &self.meters)
+        });
     }
 
     fn editor_closed(&mut self) {
@@ -137,9 +137,15 @@ impl NiceEguiApp for EditorApp {
 }
 
 /// Draws the whole window content.
-fn draw(ui: &mut Ui, params: &PercepNetParams, setter: &ParamSetter, display: &MeterDisplay) {
+fn draw(
+    ui: &mut Ui,
+    params: &PercepNetParams,
+    setter: &ParamSetter,
+    display: &MeterDisplay,
+    meters: &Meters,
+) {
     let bypassed = params.bypass.value();
-    header(ui, params, setter);
+    header(ui, params, setter, meters.activation());
     ui.add_space(SECTION_GAP);
     section(ui, |ui| controls(ui, params, setter));
     ui.add_space(SECTION_GAP);
@@ -164,8 +170,38 @@ fn section(ui: &mut Ui, add_contents: impl FnOnce(&mut Ui)) {
         });
 }
 
+/// The subtitle: the host rate and the latency of the current activation, or why the plugin
+/// passes audio through.
+fn status_line((host_rate, latency, supported): (f32, u32, bool)) -> (String, Color32) {
+    if !supported {
+        return (
+            format!("{host_rate} Hz is not supported: audio passes through unprocessed"),
+            palette::WARNING,
+        );
+    }
+    // Before the first activation, the engine's own rate and latency.
+    let (rate, latency) = if host_rate > 0.0 {
+        (host_rate, latency as f32)
+    } else {
+        (SAMPLE_RATE as f32, LATENCY as f32)
+    };
+    let latency_ms = latency * 1000.0 / rate;
+    (
+        format!(
+            "Speech denoiser  |  {} kHz  |  {latency_ms:.0} ms latency",
+            rate / 1000.0
+        ),
+        palette::TEXT_DIM,
+    )
+}
+
 /// Title, subtitle and the bypass switch.
-fn header(ui: &mut Ui, params: &PercepNetParams, setter: &ParamSetter) {
+fn header(
+    ui: &mut Ui,
+    params: &PercepNetParams,
+    setter: &ParamSetter,
+    activation: (f32, u32, bool),
+) {
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label(
@@ -174,14 +210,8 @@ fn header(ui: &mut Ui, params: &PercepNetParams, setter: &ParamSetter) {
                     .strong()
                     .color(palette::TITLE),
             );
-            let latency_ms = LATENCY as f32 * 1000.0 / SAMPLE_RATE as f32;
-            ui.label(
-                RichText::new(format!(
-                    "Speech denoiser  |  {} kHz  |  {latency_ms:.0} ms latency",
-                    SAMPLE_RATE / 1000
-                ))
-                .color(palette::TEXT_DIM),
-            );
+            let (status, colour) = status_line(activation);
+            ui.label(RichText::new(status).color(colour));
         });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             bypass_button(ui, params, setter);

@@ -5,7 +5,7 @@
 //! which resets them. Relaxed ordering is enough: every value stands on its own.
 
 use atomic_float::AtomicF32;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::NB_BANDS;
 
@@ -22,6 +22,13 @@ pub struct Meters {
     output_peak: AtomicF32,
     /// Lowest gain g_b per band (over channels and frames) since the editor last looked.
     band_gains: [AtomicF32; NB_BANDS],
+    /// The host sample rate of the last activation in Hz (0: not activated yet).
+    host_rate: AtomicF32,
+    /// The latency reported at the last activation, in samples.
+    latency: AtomicU32,
+    /// False when the last activation was at a rate the engine cannot run at (the plugin then
+    /// passes audio through untouched).
+    supported: AtomicBool,
 }
 
 impl Default for Meters {
@@ -30,11 +37,30 @@ impl Default for Meters {
             input_peak: AtomicF32::new(NO_LEVEL),
             output_peak: AtomicF32::new(NO_LEVEL),
             band_gains: std::array::from_fn(|_| AtomicF32::new(NO_REDUCTION)),
+            host_rate: AtomicF32::new(0.0),
+            latency: AtomicU32::new(0),
+            supported: AtomicBool::new(true),
         }
     }
 }
 
 impl Meters {
+    /// Main thread (`activate`): what the editor tells the user about the current activation.
+    pub fn set_activation(&self, host_rate: f32, latency: u32, supported: bool) {
+        self.host_rate.store(host_rate, Ordering::Relaxed);
+        self.latency.store(latency, Ordering::Relaxed);
+        self.supported.store(supported, Ordering::Relaxed);
+    }
+
+    /// Editor: (host rate in Hz, latency in samples, whether the engine runs at that rate).
+    pub fn activation(&self) -> (f32, u32, bool) {
+        (
+            self.host_rate.load(Ordering::Relaxed),
+            self.latency.load(Ordering::Relaxed),
+            self.supported.load(Ordering::Relaxed),
+        )
+    }
+
     /// Audio thread: accounts for input samples (any channel).
     pub fn record_input(&self, samples: &[f32]) {
         self.input_peak.fetch_max(peak(samples), Ordering::Relaxed);

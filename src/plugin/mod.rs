@@ -179,8 +179,17 @@ impl Plugin for PercepNet {
         let conversion = match RateConversion::for_host_rate(buffer_config.sample_rate) {
             Ok(conversion) => conversion,
             Err(err) => {
-                nice_error!("{err}");
-                return false;
+                // Refusing to activate would leave the track silent (or the host confused):
+                // pass the audio through untouched, with no latency, and say why in the editor.
+                nice_warn!("{err}; passing audio through unprocessed");
+                self.channels.clear();
+                self.latency = 0;
+                self.meters
+                    .set_activation(buffer_config.sample_rate, 0, false);
+                if context.plugin_api() != PluginApi::Standalone {
+                    context.set_latency_samples(0);
+                }
+                return true;
             }
         };
         let channel_count = audio_io_layout
@@ -197,6 +206,8 @@ impl Plugin for PercepNet {
             }
         };
         self.latency = conversion.latency_samples() as u32;
+        self.meters
+            .set_activation(buffer_config.sample_rate, self.latency, true);
         self.fader = BypassFader::new(
             fade_len(buffer_config.sample_rate),
             self.params.bypass.value(),
