@@ -5,6 +5,7 @@ use crate::denoiser::{DenoiserParams, INPUT_LIMIT};
 use crate::NB_BANDS;
 
 use super::bypass::{crossfade_and_sanitize, DelayLine};
+use super::link::{GainQueue, Role};
 use super::meters::Meters;
 use super::rate::{ConverterError, RateConversion, RateConverter};
 use super::{flush_to_zero, new_engine, Engine};
@@ -19,6 +20,9 @@ pub struct ChunkScratch {
     input: [f32; MAX_CHUNK],
     /// The delayed dry signal of the current channel.
     dry: [f32; MAX_CHUNK],
+    /// The mid signal (l + r) / 2 and the mid engine's (discarded) output.
+    mid: [f32; MAX_CHUNK],
+    mid_out: [f32; MAX_CHUNK],
 }
 
 impl Default for ChunkScratch {
@@ -26,6 +30,8 @@ impl Default for ChunkScratch {
         Self {
             input: [0.0; MAX_CHUNK],
             dry: [0.0; MAX_CHUNK],
+            mid: [0.0; MAX_CHUNK],
+            mid_out: [0.0; MAX_CHUNK],
         }
     }
 }
@@ -67,6 +73,42 @@ impl ChannelProcessor {
         self.engine.set_params(params);
     }
 
+    /// Sets what the engine's estimator does for the following hops (see `link.rs`).
+    pub fn set_role(&mut self, role: Role) {
+        self.engine.estimator_mut().set_role(role);
+    }
+
+    /// The stereo-link queue of the engine's estimator.
+    pub fn queue_mut(&mut self) -> &mut GainQueue {
+        self.engine.estimator_mut().queue_mut()
+    }
+
+    /// The mid engine: runs the engine (and the rate converter) over (l + r) / 2 of this
+    /// chunk, sanitized as the channels' input is; the audio it produces is not used, only the
+    /// estimates its estimator queues. `left` and `right` have the same length, at most
+    /// [`MAX_CHUNK`].
+    pub fn analyse_mid(&mut self, left: &[f32], right: &[f32], scratch: &mut ChunkScratch) {
+        let len = left.len().min(right.len()).min(MAX_CHUNK);
+        let input = &mut scratch.mid[..len];
+        let output = &mut scratch.mid_out[..len];
+        for ((m, &l), &r) in input.iter_mut().zip(left).zip(right) {
+            let mid = 0.5 * (flush_to_zero(l) + flush_to_zero(r));
+            *m = flush_to_zero(mid).clamp(-INPUT_LIMIT, INPUT_LIMIT);
+        }
+        self.run_engine(input, output);
+    }
+
+    /// Runs the engine (behind the converter, if any) from `input` into `output`.
+    fn run_engine(&mut self, input: &[f32], output: &mut [f32]) {
+        match &mut self.converter {
+            None => self.engine.process(input, output),
+            Some(converter) => {
+                let engine = &mut self.engine;
+                converter.process(input, output, |hop, out| engine.process_hop(hop, out));
+            }
+        }
+    }
+
     /// The engine's latest per-band gains g_b, for the meters.
     pub fn band_gains(&self) -> &[f32; NB_BANDS] {
         &self.engine.last_gains().gain
@@ -90,13 +132,7 @@ impl ChannelProcessor {
         copy_sanitized(io, input);
         meters.record_input(input);
         self.dry_delay.process(input, dry);
-        match &mut self.converter {
-            None => self.engine.process(input, io),
-            Some(converter) => {
-                let engine = &mut self.engine;
-                converter.process(input, io, |hop, out| engine.process_hop(hop, out));
-            }
-        }
+        self.run_engine(input, io);
         crossfade_and_sanitize(io, dry, mix);
         meters.record_output(io);
     }

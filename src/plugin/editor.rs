@@ -241,7 +241,7 @@ fn bypass_button(ui: &mut Ui, params: &PercepNetParams, setter: &ParamSetter) {
     }
 }
 
-/// The two continuous parameters with their sliders.
+/// The two continuous parameters and the stereo link, with their sliders.
 fn controls(ui: &mut Ui, params: &PercepNetParams, setter: &ParamSetter) {
     let limit = &params.attenuation_limit;
     param_row(ui, limit, setter, attenuation_hint(limit.value()));
@@ -253,6 +253,14 @@ fn controls(ui: &mut Ui, params: &PercepNetParams, setter: &ParamSetter) {
         setter,
         post_filter_hint(post_filter.value()),
     );
+    ui.add_space(6.0);
+    let link = &params.stereo_link;
+    let hint = if link.value() {
+        "one set of gains (stereo)"
+    } else {
+        "channels independent"
+    };
+    param_row(ui, link, setter, hint);
 }
 
 /// One row: name, slider with its value, hint.

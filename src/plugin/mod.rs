@@ -15,6 +15,7 @@
 mod bypass;
 mod channel;
 pub mod editor;
+mod link;
 mod meters;
 pub mod params;
 mod rate;
@@ -31,27 +32,28 @@ use crate::model::{self, NetworkEstimator};
 use bypass::BypassFader;
 use channel::{ChannelProcessor, ChunkScratch, MAX_CHUNK};
 use editor::EditorApp;
+use link::Role;
 use meters::Meters;
 use params::PercepNetParams;
 use rate::RateConversion;
 
-/// The gain estimator the plugin runs: the trained network embedded in the binary (`None`, a
-/// unity pass-through, only if those weights failed to load).
-pub type Estimator = Option<NetworkEstimator>;
+/// The gain estimator the plugin runs: the trained network embedded in the binary (unity gains
+/// only if those weights failed to load), with the stereo-link queue (see `link.rs`).
+pub type Estimator = link::PluginEstimator;
 
 /// The engine the plugin runs, one per channel.
 pub type Engine = Denoiser<Estimator>;
 
 /// Builds one channel's engine (allocates; called from `activate` only).
 fn new_engine() -> Engine {
-    let estimator = match model::embedded_network() {
+    let network = match model::embedded_network() {
         Ok(net) => Some(NetworkEstimator::new(net)),
         Err(e) => {
             nice_error!("percepnet: embedded weights unusable ({e}); passing audio through");
             None
         }
     };
-    Denoiser::new(estimator)
+    Denoiser::new(link::PluginEstimator::new(network))
 }
 
 /// Duration of the wet/dry crossfade when bypass is switched, in seconds.
@@ -64,6 +66,8 @@ pub struct PercepNet {
     editor_state: Arc<EguiEditorState>,
     /// One processor per main channel; empty until `activate`.
     channels: Vec<ChannelProcessor>,
+    /// Stereo only: the engine that analyses the mid signal when the channels are linked.
+    mid: Option<ChannelProcessor>,
     /// The wet/dry crossfade shared by all channels, so they switch in lockstep.
     fader: BypassFader,
     /// Per-sample dry share of the current chunk, filled once for all channels.
@@ -80,6 +84,7 @@ impl Default for PercepNet {
             meters: Arc::new(Meters::default()),
             editor_state: editor::default_state(),
             channels: Vec::new(),
+            mid: None,
             fader: BypassFader::new(1, false),
             mix: [0.0; MAX_CHUNK],
             scratch: ChunkScratch::default(),
@@ -101,15 +106,54 @@ impl PercepNet {
     /// Processes one chunk (at most [`MAX_CHUNK`] samples) of every channel in place.
     fn process_chunk(&mut self, channels: &mut [&mut [f32]], start: usize, len: usize) {
         let engine_params = self.next_engine_params(len);
+        let linked = self.run_mid(channels, start, len, engine_params);
         let mix = &mut self.mix[..len];
         self.fader.fill(mix);
+        let role = if linked { Role::Follow } else { Role::Own };
         for (samples, processor) in channels.iter_mut().zip(&mut self.channels) {
             let Some(chunk) = samples.get_mut(start..start + len) else {
                 continue;
             };
+            processor.set_role(role);
             processor.set_params(engine_params);
             processor.process_chunk(chunk, mix, &mut self.scratch, &self.meters);
         }
+    }
+
+    /// Stereo: runs the mid engine over this chunk of (l + r) / 2 (always, so it stays in step
+    /// with the channels), leading with the network when the link is on and handing its
+    /// estimates to both channels. Returns whether the channels follow it this chunk.
+    fn run_mid(
+        &mut self,
+        channels: &mut [&mut [f32]],
+        start: usize,
+        len: usize,
+        engine_params: DenoiserParams,
+    ) -> bool {
+        let Some(mid) = &mut self.mid else {
+            return false;
+        };
+        let (Some(left), Some(right)) = (
+            channels.first().and_then(|c| c.get(start..start + len)),
+            channels.get(1).and_then(|c| c.get(start..start + len)),
+        ) else {
+            return false;
+        };
+        let linked = self.params.stereo_link.value() && self.channels.len() == 2;
+        mid.set_role(if linked { Role::Lead } else { Role::Idle });
+        mid.set_params(engine_params);
+        mid.analyse_mid(left, right, &mut self.scratch);
+        if linked {
+            for processor in &mut self.channels {
+                processor.set_role(Role::Follow);
+            }
+            while let Some(g) = mid.queue_mut().pop() {
+                for processor in &mut self.channels {
+                    processor.queue_mut().push(g);
+                }
+            }
+        }
+        linked
     }
 
     /// Publishes the engines' latest band gains to the editor.
@@ -183,6 +227,7 @@ impl Plugin for PercepNet {
                 // pass the audio through untouched, with no latency, and say why in the editor.
                 nice_warn!("{err}; passing audio through unprocessed");
                 self.channels.clear();
+                self.mid = None;
                 self.latency = 0;
                 self.meters
                     .set_activation(buffer_config.sample_rate, 0, false);
@@ -205,6 +250,17 @@ impl Plugin for PercepNet {
                 return false;
             }
         };
+        self.mid = if channel_count == 2 {
+            match ChannelProcessor::new(conversion) {
+                Ok(mid) => Some(mid),
+                Err(err) => {
+                    nice_error!("{err}");
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
         self.latency = conversion.latency_samples() as u32;
         self.meters
             .set_activation(buffer_config.sample_rate, self.latency, true);
@@ -220,7 +276,7 @@ impl Plugin for PercepNet {
     }
 
     fn reset(&mut self) {
-        for processor in &mut self.channels {
+        for processor in self.channels.iter_mut().chain(&mut self.mid) {
             processor.reset();
         }
         self.fader.snap_to(self.params.bypass.value());

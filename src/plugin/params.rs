@@ -33,6 +33,10 @@ pub struct PercepNetParams {
     /// Bypass: the plugin outputs its dry input, delayed by the same latency as the wet path.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// Stereo link: both channels get the gains computed from their mid signal, so the stereo
+    /// image cannot wander (stereo layouts only; off: each channel is denoised on its own).
+    #[id = "stereo_link"]
+    pub stereo_link: BoolParam,
 }
 
 impl Default for PercepNetParams {
@@ -41,6 +45,7 @@ impl Default for PercepNetParams {
             attenuation_limit: attenuation_limit_param(),
             post_filter: post_filter_param(),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            stereo_link: BoolParam::new("Stereo Link", false),
         }
     }
 }
