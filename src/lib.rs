@@ -12,6 +12,7 @@ pub mod bench;
 pub mod dataset;
 pub mod denoiser;
 pub mod dsp;
+pub mod ftz;
 pub mod model;
 pub mod oracle;
 pub mod plugin;

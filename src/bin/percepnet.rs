@@ -9,7 +9,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use percepnet::audio::{self, Audio};
 use percepnet::batch::{self, Destination, PlanOptions, Settings};
 use percepnet::denoiser::DenoiserParams;
-use percepnet::model::Network;
+use percepnet::model::{Network, Precision};
 use percepnet::oracle::{self, OracleOptions};
 use percepnet::{bench, dataset};
 use percepnet::{HOP, SAMPLE_RATE};
@@ -109,6 +109,9 @@ struct DenoiseArgs {
     /// Envelope post-filter strength (0-1).
     #[arg(long, default_value_t = 1.0, value_parser = in_range(0.0, 1.0))]
     post_filter: f32,
+    /// Run the network with int8 weights and SIMD kernels (the fast path; default: f32).
+    #[arg(long)]
+    int8: bool,
 }
 
 /// The end of `percepnet denoise --help`.
@@ -272,7 +275,10 @@ fn denoise_cmd(a: DenoiseArgs) -> Result<ExitCode> {
     for e in &plan.refused {
         eprintln!("error: {e:#}");
     }
-    let net = load_network(a.weights.as_deref())?;
+    let mut net = load_network(a.weights.as_deref())?;
+    if a.int8 {
+        net = net.with_precision(Precision::Int8);
+    }
     let settings = Settings {
         params: DenoiserParams {
             attenuation_limit_db: a.attenuation_limit,

@@ -1,4 +1,26 @@
-//! Network layers for streaming inference, one frame at a time, f32.
+//! Network layers for streaming inference, one frame at a time, in f32 or int8.
+//!
+//! Every layer holds its weight matrices as [`Matrix`], which multiplies either in f32 (the
+//! reference, bit-for-bit the original arithmetic) or through an int8 [`QuantMatrix`]. In
+//! int8 the activations use the vectorisable approximations [`tanh_fast`] and
+//! [`sigmoid_fast`] (absolute error below 1e-6, far under the int8 rounding), in f32 the
+//! standard library's `tanh` and `exp`.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use crate::model::quant::{Kernel, QuantMatrix};
+
+/// How the weight matrices multiply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// f32 weights and activations, exact library `tanh`/`exp` (the reference).
+    #[default]
+    F32,
+    /// int8 weights with per-row scales and int8 inputs with one scale per product
+    /// ([`QuantMatrix`]), SIMD kernels, fast activations.
+    Int8,
+}
 
 /// Activation functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,35 +74,236 @@ pub fn matvec(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
     }
 }
 
+impl Activation {
+    /// The activation as the layers of precision `p` compute it: exact in
+    /// [`Precision::F32`], [`Activation::apply_fast`] in [`Precision::Int8`].
+    #[inline]
+    pub fn apply_with(self, p: Precision, v: &mut [f32]) {
+        match p {
+            Precision::F32 => self.apply(v),
+            Precision::Int8 => self.apply_fast(v),
+        }
+    }
+
+    /// [`tanh_fast`] or [`sigmoid_fast`] on every element (vectorises).
+    #[inline]
+    pub fn apply_fast(self, v: &mut [f32]) {
+        match self {
+            Self::Tanh => v.iter_mut().for_each(|x| *x = tanh_fast(*x)),
+            Self::Sigmoid => v.iter_mut().for_each(|x| *x = sigmoid_fast(*x)),
+        }
+    }
+}
+
+/// 2^x for x in [-126, 126] (clamped there): x = n + f with n = round(x) and |f| <= 1/2, then
+/// 2^x = 2^n e^(f ln 2). e^u is its Taylor series to u^6 (|u| <= ln(2)/2, so the relative
+/// error is at most (ln(2)/2)^7 / 7! < 1.3e-7), and 2^n is written into the exponent bits.
+/// Branch-free and made of plain f32/u32 arithmetic, so loops over it vectorise. NaN stays
+/// NaN.
+#[inline(always)]
+pub fn exp2_fast(x: f32) -> f32 {
+    // Adding 1.5 * 2^23 leaves round(x) (ties to even) in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    const C: [f32; 7] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+    ];
+    let x = x.clamp(-126.0, 126.0);
+    let shifted = x + ROUND;
+    let n = shifted - ROUND;
+    let u = (x - n) * std::f32::consts::LN_2;
+    let p = C.iter().rev().fold(0.0, |acc, &c| acc * u + c);
+    // The bits of `shifted` minus those of ROUND are n (two's complement); n + 127 is the
+    // biased exponent of 2^n.
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    p * f32::from_bits(n_bits.wrapping_add(127) << 23)
+}
+
+/// e^x = 2^(x log2 e), through [`exp2_fast`] (x clamped to about ±87).
+#[inline(always)]
+pub fn exp_fast(x: f32) -> f32 {
+    exp2_fast(x * std::f32::consts::LOG2_E)
+}
+
+/// σ(x) = 1 / (1 + e^-x) with [`exp_fast`]; absolute error below 1e-7.
+#[inline(always)]
+pub fn sigmoid_fast(x: f32) -> f32 {
+    1.0 / (1.0 + exp_fast(-x))
+}
+
+/// tanh(x) = 1 - 2 / (e^(2x) + 1) with [`exp_fast`]; absolute error below 1e-6 (it loses
+/// relative precision near 0, where tanh(x) ≈ x, but not absolute precision).
+#[inline(always)]
+pub fn tanh_fast(x: f32) -> f32 {
+    1.0 - 2.0 / (exp_fast(2.0 * x) + 1.0)
+}
+
+/// A weight matrix W (`rows` x `cols`, row-major) and its affine map y = W x + b in either
+/// [`Precision`]. The f32 weights are always kept, so switching back to f32 is exact; int8
+/// uses a [`QuantMatrix`] made from them the first time any clone asks. Clones share both
+/// (cloning a network copies its state, not its weights, and instances of the plugin keep one
+/// copy of the weights in the caches).
+#[derive(Clone)]
+pub struct Matrix {
+    rows: usize,
+    cols: usize,
+    shared: Arc<Shared>,
+    int8: Option<Arc<QuantMatrix>>,
+}
+
+/// The weights every clone of a [`Matrix`] shares.
+struct Shared {
+    w: Vec<f32>,
+    int8: OnceLock<Arc<QuantMatrix>>,
+}
+
+impl Matrix {
+    /// An f32 matrix; panics if `w.len() != rows * cols`.
+    pub fn new(w: Vec<f32>, rows: usize, cols: usize) -> Self {
+        assert_eq!(w.len(), rows * cols, "weights are not rows x cols");
+        Self {
+            rows,
+            cols,
+            shared: Arc::new(Shared {
+                w,
+                int8: OnceLock::new(),
+            }),
+            int8: None,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The f32 weights, row-major.
+    pub fn weights(&self) -> &[f32] {
+        &self.shared.w
+    }
+
+    pub fn precision(&self) -> Precision {
+        match self.int8 {
+            None => Precision::F32,
+            Some(_) => Precision::Int8,
+        }
+    }
+
+    /// The int8 kernel in use, `None` in f32.
+    pub fn kernel(&self) -> Option<Kernel> {
+        self.int8.as_deref().map(QuantMatrix::kernel)
+    }
+
+    /// Switches precision. Int8 uses the shared quantised weights, quantising them first if
+    /// no clone has yet (allocates and may wait for another thread doing it: never on the
+    /// audio thread), with the fastest kernel.
+    pub fn set_precision(&mut self, p: Precision) {
+        self.int8 = match p {
+            Precision::F32 => None,
+            Precision::Int8 => Some(Arc::clone(self.shared.int8.get_or_init(|| {
+                Arc::new(QuantMatrix::new(&self.shared.w, self.rows, self.cols))
+            }))),
+        };
+    }
+
+    /// Runs the int8 products with kernel `k` (for tests and benchmarks; this clone gets its
+    /// own copy of the int8 weights); returns false, and changes nothing, if the matrix is f32
+    /// or this CPU cannot run `k`.
+    pub fn set_kernel(&mut self, k: Kernel) -> bool {
+        let Some(q) = &self.int8 else {
+            return false;
+        };
+        match QuantMatrix::clone(q).with_kernel(k) {
+            Some(q) => {
+                self.int8 = Some(Arc::new(q));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// y = W x + b. Allocates nothing.
+    #[inline]
+    pub fn affine(&self, b: &[f32], x: &[f32], y: &mut [f32]) {
+        match &self.int8 {
+            None => matvec(&self.shared.w, b, x, y),
+            Some(q) => {
+                q.matvec(x, y);
+                y.iter_mut().zip(b).for_each(|(yi, bi)| *yi += bi);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Matrix {
+    /// Shape and precision only (the weights would be millions of numbers).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Matrix")
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("precision", &self.precision())
+            .field("kernel", &self.kernel())
+            .finish()
+    }
+}
+
 /// Fully connected layer y = act(W x + b).
 #[derive(Clone, Debug)]
 pub struct Dense {
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
-    pub inputs: usize,
-    pub activation: Activation,
+    weight: Matrix,
+    bias: Vec<f32>,
+    activation: Activation,
 }
 
 impl Dense {
+    /// From PyTorch's layout `weight[out][in]`.
+    pub fn new(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, activation: Activation) -> Self {
+        Self {
+            weight: Matrix::new(weight, bias.len(), inputs),
+            bias,
+            activation,
+        }
+    }
+
     pub fn outputs(&self) -> usize {
         self.bias.len()
     }
 
+    pub fn inputs(&self) -> usize {
+        self.weight.cols()
+    }
+
+    pub fn matrix(&self) -> &Matrix {
+        &self.weight
+    }
+
+    pub fn matrix_mut(&mut self) -> &mut Matrix {
+        &mut self.weight
+    }
+
     pub fn forward(&self, x: &[f32], y: &mut [f32]) {
-        matvec(&self.weight, &self.bias, x, y);
-        self.activation.apply(y);
+        self.weight.affine(&self.bias, x, y);
+        self.activation.apply_with(self.weight.precision(), y);
     }
 }
 
 /// Causal 1-D convolution over frames: y_j = act(b + sum_{m=0}^{k-1} W[:, :, m] x_{j-k+1+m}).
 /// Streaming: keeps the last k inputs, oldest first, in one contiguous buffer, and stores the
-/// weights re-ordered as [out][m][in] so each output is one dot product with that buffer.
+/// weights re-ordered as [out][m][in] so each output is one dot product with that buffer (one
+/// `out` x `k in` matrix).
 #[derive(Clone, Debug)]
 pub struct Conv1d {
-    weight: Vec<f32>,
+    weight: Matrix,
     bias: Vec<f32>,
     inputs: usize,
-    kernel: usize,
     history: Vec<f32>,
 }
 
@@ -97,16 +320,23 @@ impl Conv1d {
             }
         }
         Self {
-            weight: w,
+            weight: Matrix::new(w, outputs, kernel * inputs),
             bias,
             inputs,
-            kernel,
             history: vec![0.0; inputs * kernel],
         }
     }
 
     pub fn outputs(&self) -> usize {
         self.bias.len()
+    }
+
+    pub fn matrix(&self) -> &Matrix {
+        &self.weight
+    }
+
+    pub fn matrix_mut(&mut self) -> &mut Matrix {
+        &mut self.weight
     }
 
     pub fn reset(&mut self) {
@@ -118,9 +348,8 @@ impl Conv1d {
         self.history.copy_within(self.inputs.., 0);
         let n = self.history.len();
         self.history[n - self.inputs..].copy_from_slice(x);
-        debug_assert_eq!(self.weight.len(), y.len() * self.inputs * self.kernel);
-        matvec(&self.weight, &self.bias, &self.history, y);
-        Activation::Tanh.apply(y);
+        self.weight.affine(&self.bias, &self.history, y);
+        Activation::Tanh.apply_with(self.weight.precision(), y);
     }
 }
 
@@ -129,8 +358,8 @@ impl Conv1d {
 /// n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.
 #[derive(Clone, Debug)]
 pub struct Gru {
-    w_ih: Vec<f32>,
-    w_hh: Vec<f32>,
+    w_ih: Matrix,
+    w_hh: Matrix,
     b_ih: Vec<f32>,
     b_hh: Vec<f32>,
     hidden: usize,
@@ -140,11 +369,17 @@ pub struct Gru {
 }
 
 impl Gru {
+    /// From PyTorch's layout: `w_ih[3 hidden][in]`, `w_hh[3 hidden][hidden]`.
     pub fn new(w_ih: Vec<f32>, w_hh: Vec<f32>, b_ih: Vec<f32>, b_hh: Vec<f32>) -> Self {
         let hidden = b_ih.len() / 3;
+        let inputs = if hidden == 0 {
+            0
+        } else {
+            w_ih.len() / (3 * hidden)
+        };
         Self {
-            w_ih,
-            w_hh,
+            w_ih: Matrix::new(w_ih, 3 * hidden, inputs),
+            w_hh: Matrix::new(w_hh, 3 * hidden, hidden),
             b_ih,
             b_hh,
             hidden,
@@ -158,6 +393,15 @@ impl Gru {
         self.hidden
     }
 
+    /// W_ih (3 hidden x inputs) and W_hh (3 hidden x hidden).
+    pub fn matrices(&self) -> [&Matrix; 2] {
+        [&self.w_ih, &self.w_hh]
+    }
+
+    pub fn matrices_mut(&mut self) -> [&mut Matrix; 2] {
+        [&mut self.w_ih, &mut self.w_hh]
+    }
+
     pub fn reset(&mut self) {
         self.state.fill(0.0);
     }
@@ -169,14 +413,40 @@ impl Gru {
 
     /// Advances one frame with input `x`; the new state is [`Gru::state`].
     pub fn forward(&mut self, x: &[f32]) {
+        self.w_ih.affine(&self.b_ih, x, &mut self.gi);
+        self.w_hh.affine(&self.b_hh, &self.state, &mut self.gh);
+        match self.w_hh.precision() {
+            Precision::F32 => self.gates_exact(),
+            Precision::Int8 => self.gates_fast(),
+        }
+    }
+
+    /// The gate equations element by element with the library's `exp` and `tanh`.
+    fn gates_exact(&mut self) {
         let h = self.hidden;
-        matvec(&self.w_ih, &self.b_ih, x, &mut self.gi);
-        matvec(&self.w_hh, &self.b_hh, &self.state, &mut self.gh);
         for i in 0..h {
             let r = sigmoid(self.gi[i] + self.gh[i]);
             let z = sigmoid(self.gi[h + i] + self.gh[h + i]);
             let n = (self.gi[2 * h + i] + r * self.gh[2 * h + i]).tanh();
             self.state[i] = (1.0 - z) * n + z * self.state[i];
+        }
+    }
+
+    /// The same equations a whole gate at a time with [`sigmoid_fast`] and [`tanh_fast`], so
+    /// each loop vectorises; h' = n + z ⊙ (h - n).
+    fn gates_fast(&mut self) {
+        let h = self.hidden;
+        let (gi_rz, gi_n) = self.gi.split_at_mut(2 * h);
+        let (gh_rz, gh_n) = self.gh.split_at(2 * h);
+        for (a, b) in gi_rz.iter_mut().zip(gh_rz) {
+            *a = sigmoid_fast(*a + b);
+        }
+        let (r, z) = gi_rz.split_at(h);
+        for ((n, r), ghn) in gi_n.iter_mut().zip(r).zip(gh_n) {
+            *n = tanh_fast(*n + r * ghn);
+        }
+        for ((s, z), n) in self.state.iter_mut().zip(z).zip(gi_n.iter()) {
+            *s = n + z * (*s - n);
         }
     }
 }
@@ -201,6 +471,67 @@ mod tests {
         for (a, b) in out.iter().zip(want) {
             assert!((a - b).abs() < 1e-5, "{out:?}");
         }
+    }
+
+    /// exp2_fast within 3e-7 relative of the exact 2^x over its whole range; tanh_fast and
+    /// sigmoid_fast within 1e-6 absolute of the library functions, saturating cleanly far out
+    /// and passing NaN on.
+    #[test]
+    fn fast_activations_are_accurate() {
+        let grid = (-125_990..=125_990).map(|i| i as f32 * 1e-3);
+        let worst = grid.fold(0.0f64, |m, x| {
+            let exact = 2f64.powf(f64::from(x));
+            m.max((f64::from(exp2_fast(x)) - exact).abs() / exact)
+        });
+        assert!(worst < 3e-7, "exp2_fast relative error {worst}");
+        let (mut t, mut s) = (0.0f32, 0.0f32);
+        for i in -40_000..=40_000 {
+            let x = i as f32 * 5e-4;
+            t = t.max((tanh_fast(x) - x.tanh()).abs());
+            s = s.max((sigmoid_fast(x) - sigmoid(x)).abs());
+        }
+        assert!(t < 1e-6 && s < 1e-6, "tanh {t:e}, sigmoid {s:e}");
+        for x in [100.0, 1e30, f32::INFINITY] {
+            assert_eq!((tanh_fast(x), tanh_fast(-x)), (1.0, -1.0));
+            assert_eq!(sigmoid_fast(x), 1.0);
+            assert!((0.0..1e-37).contains(&sigmoid_fast(-x)));
+        }
+        assert!(tanh_fast(f32::NAN).is_nan() && sigmoid_fast(f32::NAN).is_nan());
+        assert_eq!(tanh_fast(0.0), 0.0);
+        assert_eq!(sigmoid_fast(0.0), 0.5);
+    }
+
+    /// The f32 path is the plain arithmetic; int8 differs by about the quantisation error and
+    /// going back to f32 is exact.
+    #[test]
+    fn matrix_precision_round_trip() {
+        let (rows, cols) = (48, 96);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..rows).map(|i| i as f32 * 0.01).collect();
+        let x: Vec<f32> = (0..cols)
+            .map(|i| ((i * 13) % 29) as f32 / 14.0 - 1.0)
+            .collect();
+        let mut m = Matrix::new(w.clone(), rows, cols);
+        let (mut want, mut y) = (vec![0.0; rows], vec![0.0; rows]);
+        matvec(&w, &b, &x, &mut want);
+        m.affine(&b, &x, &mut y);
+        assert_eq!(y, want);
+        assert_eq!((m.precision(), m.kernel()), (Precision::F32, None));
+        m.set_precision(Precision::Int8);
+        assert_eq!(m.kernel(), Some(Kernel::best()));
+        m.affine(&b, &x, &mut y);
+        let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        assert!(y
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| (a - b).abs() < 0.02 * scale));
+        assert!(y != want, "int8 is not the f32 arithmetic");
+        m.set_precision(Precision::F32);
+        m.affine(&b, &x, &mut y);
+        assert_eq!(y, want);
+        assert!(!m.set_kernel(Kernel::Portable));
     }
 
     #[test]

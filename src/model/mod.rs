@@ -1,11 +1,13 @@
-//! The gain-estimation network: weights format ([`weights`]), layers ([`layers`]) and
-//! streaming inference ([`network`]).
+//! The gain-estimation network: weights format ([`weights`]), layers ([`layers`]), int8
+//! matrices and SIMD kernels ([`quant`]) and streaming inference ([`network`]) in f32 or int8
+//! ([`Precision`]).
 
 pub mod layers;
 pub mod network;
 pub mod quant;
 pub mod weights;
 
+pub use layers::Precision;
 pub use network::{Network, NetworkEstimator};
 pub use weights::{Shape, Weights, WeightsError};
 

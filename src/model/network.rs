@@ -4,9 +4,15 @@
 //! GRU -> dense sigmoid (g_b) and GRU -> dense sigmoid (r_b). The engine gives the features
 //! of frame j and wants the gains of frame j - 1, so the one frame of lookahead lives in the
 //! timeline and the network itself is causal.
+//!
+//! [`Network::with_precision`] picks f32 (the default, bit-for-bit the trainer-checked
+//! reference) or int8 (conv1, conv2, every GRU matrix and the heads quantised, SIMD kernels
+//! picked for this CPU at run time). Either way a frame allocates nothing, and clones share
+//! the weights.
 
 use crate::denoiser::{BandGains, FrameView, GainEstimator, NB_FEATURES};
-use crate::model::layers::{Activation, Conv1d, Dense, Gru};
+use crate::model::layers::{Activation, Conv1d, Dense, Gru, Matrix, Precision};
+use crate::model::quant::Kernel;
 use crate::model::weights::{Shape, Weights, WeightsError};
 use crate::NB_BANDS;
 
@@ -56,30 +62,15 @@ impl Network {
         }
         let mut t = w.tensors.into_iter();
         let mut next = || t.next().expect("tensor count checked by Weights::parse");
-        let dense = Dense {
-            weight: next(),
-            bias: next(),
-            inputs: s.features,
-            activation: Activation::Tanh,
-        };
+        let dense = Dense::new(next(), next(), s.features, Activation::Tanh);
         let conv1 = Conv1d::new(&next(), next(), s.dense, s.conv1_kernel);
         let conv2 = Conv1d::new(&next(), next(), s.conv1, s.conv2_kernel);
         let gru = |next: &mut dyn FnMut() -> Vec<f32>| Gru::new(next(), next(), next(), next());
         let grus = (0..s.gru_layers).map(|_| gru(&mut next)).collect();
         let gru_g = gru(&mut next);
-        let dense_g = Dense {
-            weight: next(),
-            bias: next(),
-            inputs: s.head_g,
-            activation: Activation::Sigmoid,
-        };
+        let dense_g = Dense::new(next(), next(), s.head_g, Activation::Sigmoid);
         let gru_r = gru(&mut next);
-        let dense_r = Dense {
-            weight: next(),
-            bias: next(),
-            inputs: s.head_r,
-            activation: Activation::Sigmoid,
-        };
+        let dense_r = Dense::new(next(), next(), s.head_r, Activation::Sigmoid);
         let widest = s.dense.max(s.conv1).max(s.conv2).max(s.gru);
         Ok(Self {
             shape: s,
@@ -109,6 +100,73 @@ impl Network {
         self.shape
     }
 
+    /// The same network computing in precision `p` (see [`Network::set_precision`]).
+    pub fn with_precision(mut self, p: Precision) -> Self {
+        self.set_precision(p);
+        self
+    }
+
+    /// Switches every matrix after the first dense layer (conv1, conv2, the GRUs' W_ih and
+    /// W_hh, the heads) to precision `p`; the first dense layer (70 inputs of unequal scale,
+    /// under 1 % of the work) stays f32. Int8 quantises the weights the first time any clone
+    /// of this network asks, and shares them after that (allocates: call it when loading,
+    /// never on the audio thread); f32 is exactly [`Network::new`]'s arithmetic again. The
+    /// recurrent state is kept.
+    pub fn set_precision(&mut self, p: Precision) {
+        self.matrices_mut().for_each(|m| m.set_precision(p));
+    }
+
+    /// The precision of the switchable matrices ([`Precision::F32`] after [`Network::new`]).
+    pub fn precision(&self) -> Precision {
+        self.conv1.matrix().precision()
+    }
+
+    /// The int8 kernel in use (the fastest this CPU has), `None` in f32.
+    pub fn kernel(&self) -> Option<Kernel> {
+        self.conv1.matrix().kernel()
+    }
+
+    /// Runs every int8 product with kernel `k` (tests and benchmarks compare kernels); returns
+    /// false if the network is f32 or this CPU cannot run `k`, and then changes nothing.
+    pub fn set_kernel(&mut self, k: Kernel) -> bool {
+        if self.precision() != Precision::Int8 || !k.is_available() {
+            return false;
+        }
+        self.matrices_mut().all(|m| m.set_kernel(k))
+    }
+
+    /// (rows, cols) of every matrix [`Network::set_precision`] switches: conv1, conv2, then
+    /// W_ih and W_hh of each GRU (trunk, g head, r head), then the dense g and r heads (a
+    /// convolution's columns are inputs x kernel).
+    pub fn matrix_shapes(&self) -> Vec<(usize, usize)> {
+        self.matrices().map(|m| (m.rows(), m.cols())).collect()
+    }
+
+    /// The switchable matrices, in [`Network::matrix_shapes`]'s order.
+    fn matrices(&self) -> impl Iterator<Item = &Matrix> {
+        let grus = self
+            .grus
+            .iter()
+            .chain([&self.gru_g, &self.gru_r])
+            .flat_map(Gru::matrices);
+        [self.conv1.matrix(), self.conv2.matrix()]
+            .into_iter()
+            .chain(grus)
+            .chain([self.dense_g.matrix(), self.dense_r.matrix()])
+    }
+
+    fn matrices_mut(&mut self) -> impl Iterator<Item = &mut Matrix> {
+        let grus = self
+            .grus
+            .iter_mut()
+            .chain([&mut self.gru_g, &mut self.gru_r])
+            .flat_map(Gru::matrices_mut);
+        [self.conv1.matrix_mut(), self.conv2.matrix_mut()]
+            .into_iter()
+            .chain(grus)
+            .chain([self.dense_g.matrix_mut(), self.dense_r.matrix_mut()])
+    }
+
     /// Clears all recurrent and convolution state.
     pub fn reset(&mut self) {
         self.conv1.reset();
@@ -118,7 +176,7 @@ impl Network {
         self.gru_r.reset();
     }
 
-    /// One frame: raw features in, g_b and r_b out. Allocates nothing.
+    /// One frame: raw features in, g_b and r_b out. Allocates nothing, in either precision.
     pub fn forward(&mut self, features: &[f32], gains: &mut [f32], strengths: &mut [f32]) {
         let s = self.shape;
         for (((x, f), m), k) in self
@@ -160,6 +218,17 @@ impl NetworkEstimator {
 
     pub fn network(&self) -> &Network {
         &self.net
+    }
+
+    /// The same estimator computing in precision `p` (see [`Network::set_precision`]; int8
+    /// allocates here, once).
+    pub fn with_precision(mut self, p: Precision) -> Self {
+        self.net.set_precision(p);
+        self
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.net.precision()
     }
 }
 

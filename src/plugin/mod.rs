@@ -27,6 +27,7 @@ use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState};
 
 use crate::denoiser::{Denoiser, DenoiserParams};
+use crate::ftz::FlushToZero;
 use crate::model::{self, NetworkEstimator};
 
 use bypass::BypassFader;
@@ -288,6 +289,9 @@ impl Plugin for PercepNet {
         _aux: &mut AuxiliaryBuffers,
         _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        // Subnormals flushed to zero in hardware for this call (restored on return): a fading
+        // tail or a silent input must not slow the arithmetic down.
+        let _ftz = FlushToZero::new();
         self.fader.set_bypassed(self.params.bypass.value());
         let samples = buffer.samples();
         let channels = buffer.as_slice();
