@@ -28,7 +28,7 @@ use nice_plug_egui::{EguiEditor, EguiEditorState};
 
 use crate::denoiser::{Denoiser, DenoiserParams};
 use crate::ftz::FlushToZero;
-use crate::model::{self, NetworkEstimator};
+use crate::model::{self, NetworkEstimator, Precision};
 
 use bypass::BypassFader;
 use channel::{ChannelProcessor, ChunkScratch, MAX_CHUNK};
@@ -48,7 +48,9 @@ pub type Engine = Denoiser<Estimator>;
 /// Builds one channel's engine (allocates; called from `activate` only).
 fn new_engine() -> Engine {
     let network = match model::embedded_network() {
-        Ok(net) => Some(NetworkEstimator::new(net)),
+        // Int8 weights and SIMD kernels: 3.5x faster than f32, same PESQ-WB and DNSMOS on the
+        // development set (issue 5's quality guard).
+        Ok(net) => Some(NetworkEstimator::new(net).with_precision(Precision::Int8)),
         Err(e) => {
             nice_error!("percepnet: embedded weights unusable ({e}); passing audio through");
             None
