@@ -315,51 +315,23 @@ fn process_blocks(
     block_sizes: impl Iterator<Item = usize>,
     automation: Automation,
 ) -> Vec<Vec<f32>> {
-    let channels = input.len();
     let total = input[0].len();
-    let mut output = vec![vec![0.0f32; total]; channels];
-    let mut input_ports = AudioPorts::with_capacity(channels, 1);
-    let mut output_ports = AudioPorts::with_capacity(channels, 1);
-
+    let mut output = vec![Vec::with_capacity(total); input.len()];
+    let mut ports = BlockPorts::new(input.len());
     let mut start = 0;
     for (block, size) in block_sizes.enumerate() {
         if start == total {
             break;
         }
         let len = size.min(total - start);
-        let mut in_block: Vec<Vec<f32>> = input
+        let in_block: Vec<Vec<f32>> = input
             .iter()
             .map(|c| c[start..start + len].to_vec())
             .collect();
-        let mut out_block = vec![vec![0.0f32; len]; channels];
         // Changes land mid-block, as host automation does.
-        let events = param_events(&automation(block), (len / 2) as u32);
-
-        let in_audio = input_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                in_block.iter_mut().map(InputChannel::variable),
-            ),
-        }]);
-        let mut out_audio = output_ports.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                out_block.iter_mut().map(|c| c.as_mut_slice()),
-            ),
-        }]);
-        processor
-            .process(
-                &in_audio,
-                &mut out_audio,
-                &InputEvents::from_buffer(&events),
-                &mut OutputEvents::void(),
-                Some(start as u64),
-                None,
-            )
-            .expect("process a block");
-
+        let out_block = ports.process(processor, &in_block, &automation(block), (len / 2) as u32);
         for (out, block_out) in output.iter_mut().zip(&out_block) {
-            out[start..start + len].copy_from_slice(block_out);
+            out.extend_from_slice(block_out);
         }
         start += len;
     }

@@ -1,5 +1,8 @@
 //! Weights format and network inference.
 
+mod common;
+use common::parse_reference;
+
 use percepnet::denoiser::NB_FEATURES;
 use percepnet::model::{Network, Shape, Weights, WeightsError};
 use percepnet::NB_BANDS;
@@ -108,23 +111,6 @@ fn network_outputs_are_in_range_and_deterministic() {
     a.forward(&f0, &mut ga, &mut ra);
     assert_eq!(g1, ga);
     assert_ne!(g1, gb, "the recurrent state should change the output");
-}
-
-/// Parses a `.pnr` reference file: (inputs, outputs) per row.
-fn parse_reference(bytes: &[u8]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    assert_eq!(&bytes[..8], b"PNREF001");
-    let u = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
-    let (frames, nf, nb) = (u(8), u(12), u(16));
-    let floats: Vec<f32> = bytes[20..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    assert_eq!(floats.len(), frames * (nf + 2 * nb), "reference file size");
-    let (inputs, outputs) = floats.split_at(frames * nf);
-    (
-        inputs.chunks(nf).map(<[f32]>::to_vec).collect(),
-        outputs.chunks(2 * nb).map(<[f32]>::to_vec).collect(),
-    )
 }
 
 #[test]

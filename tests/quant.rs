@@ -2,6 +2,9 @@
 //! reference frames, the SIMD kernels against the portable one on every matrix shape the
 //! shipped and full-size networks use, and no allocation per frame in either precision.
 
+mod common;
+use common::parse_reference;
+
 use percepnet::bench::full_size_timing_network;
 use percepnet::denoiser::{BandGains, Denoiser, FrameView, GainEstimator, NB_FEATURES};
 use percepnet::model::quant::{Kernel, QuantMatrix};
@@ -180,23 +183,6 @@ fn int8_output_signal_stays_close_to_f32() {
     let db = 10.0 * (energy / diff).log10();
     println!("f32 output energy / (int8 - f32) energy: {db:.1} dB");
     assert!(db >= 50.0, "{db} dB");
-}
-
-/// Parses a `.pnr` reference file (docs/FORMATS.md): (inputs, outputs) per frame.
-fn parse_reference(bytes: &[u8]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    assert_eq!(&bytes[..8], b"PNREF001");
-    let u = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
-    let (frames, nf, nb) = (u(8), u(12), u(16));
-    let floats: Vec<f32> = bytes[20..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    assert_eq!(floats.len(), frames * (nf + 2 * nb), "reference file size");
-    let (inputs, outputs) = floats.split_at(frames * nf);
-    (
-        inputs.chunks(nf).map(<[f32]>::to_vec).collect(),
-        outputs.chunks(2 * nb).map(<[f32]>::to_vec).collect(),
-    )
 }
 
 /// On the trainer's reference frames, the int8 network stays within 0.01 of PyTorch's
