@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use percepnet::bench::{
-    full_size_timing_network, in_precision, test_signal, DspStages, PRECISIONS,
+    full_size_sparse_timing_network, full_size_timing_network, in_precision, test_signal,
+    DspStages, FULL_SIZE_GRU_DENSITY, PRECISIONS,
 };
 use percepnet::denoiser::{Denoiser, GainEstimator, UnityEstimator, NB_FEATURES};
 use percepnet::ftz::FlushToZero;
+use percepnet::model::quant::sparse::prune_blocks;
 use percepnet::model::quant::{Kernel, QuantMatrix};
 use percepnet::model::{embedded_network, Network, NetworkEstimator};
 use percepnet::{HOP, NB_BANDS};
@@ -28,6 +30,7 @@ fn networks() -> Vec<(&'static str, Network)> {
     vec![
         ("shipped", embedded_network().expect("embedded weights")),
         ("full-size", full_size_timing_network()),
+        ("full-size block-sparse", full_size_sparse_timing_network()),
     ]
 }
 
@@ -77,7 +80,8 @@ fn network_alone(c: &mut Criterion) {
     }
 }
 
-/// y = W x for the full-size GRU's W_ih (1536 x 512), f32 and every kernel this CPU has.
+/// y = W x for the full-size GRU's W_ih (1536 x 512), f32 and every kernel this CPU has,
+/// dense and block-sparse at the full-size network's GRU density.
 fn gru_product(c: &mut Criterion) {
     let _ftz = FlushToZero::new();
     let (rows, cols) = (1536, 512);
@@ -97,6 +101,18 @@ fn gru_product(c: &mut Criterion) {
         c.bench_function(&format!("matvec 1536x512/int8 {}", k.name()), |b| {
             b.iter(|| m.matvec(black_box(&x), &mut y))
         });
+    }
+    let mut pruned = w.clone();
+    prune_blocks(&mut pruned, rows, cols, FULL_SIZE_GRU_DENSITY);
+    let m = QuantMatrix::new(&pruned, rows, cols);
+    assert!(
+        m.block_density().is_some(),
+        "pruned matrix runs block-sparse"
+    );
+    for k in Kernel::available() {
+        let m = m.clone().with_kernel(k).expect("available");
+        let name = format!("matvec 1536x512/int8 {} block-sparse", k.name());
+        c.bench_function(&name, |b| b.iter(|| m.matvec(black_box(&x), &mut y)));
     }
 }
 

@@ -245,3 +245,14 @@ impl DspStages {
 pub fn full_size_timing_network() -> Network {
     Network::new(Weights::pseudo_random(full_shape(), 1)).expect("valid shape")
 }
+
+/// Density of the block-sparse full-size network's GRU matrices.
+pub const FULL_SIZE_GRU_DENSITY: f32 = 0.4;
+
+/// [`full_size_timing_network`] with every GRU matrix block-pruned to
+/// [`FULL_SIZE_GRU_DENSITY`], as `training/train.py --gru-density` trains it (timing only).
+pub fn full_size_sparse_timing_network() -> Network {
+    let mut w = Weights::pseudo_random(full_shape(), 1);
+    w.prune_gru_blocks(FULL_SIZE_GRU_DENSITY);
+    Network::new(w).expect("valid shape")
+}

@@ -5,8 +5,11 @@
 mod common;
 use common::parse_reference;
 
-use percepnet::bench::full_size_timing_network;
+use percepnet::bench::{
+    full_size_sparse_timing_network, full_size_timing_network, FULL_SIZE_GRU_DENSITY,
+};
 use percepnet::denoiser::{BandGains, Denoiser, FrameView, GainEstimator, NB_FEATURES};
+use percepnet::model::quant::sparse::prune_blocks;
 use percepnet::model::quant::{Kernel, QuantMatrix};
 use percepnet::model::{embedded_network, Network, NetworkEstimator, Precision};
 use percepnet::{HOP, NB_BANDS};
@@ -241,6 +244,16 @@ fn networks() -> [(&'static str, Network); 2] {
     ]
 }
 
+/// [`networks`] and the block-sparse full-size network.
+fn all_networks() -> [(&'static str, Network); 3] {
+    let [a, b] = networks();
+    [
+        a,
+        b,
+        ("full-size block-sparse", full_size_sparse_timing_network()),
+    ]
+}
+
 /// Deterministic values in [-1, 1) (xorshift32).
 fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.max(1);
@@ -308,6 +321,96 @@ fn kernels_equal_portable_on_every_network_shape() {
     }
 }
 
+/// The block-sparse kernels on every GRU shape of both networks, pruned to the full-size
+/// network's density: every kernel this CPU has gives bit for bit the dense portable product.
+#[test]
+fn block_sparse_kernels_equal_dense_portable_on_every_gru_shape() {
+    let kernels = Kernel::available();
+    for (name, net) in networks() {
+        let shapes = net.matrix_shapes();
+        // conv1, conv2, then W_ih and W_hh of each GRU, then the two dense heads.
+        let grus = &shapes[2..shapes.len() - 2];
+        for (seed, &(rows, cols)) in (1u32..).zip(grus) {
+            let mut w = random_matrix(rows, cols, seed);
+            prune_blocks(&mut w, rows, cols, FULL_SIZE_GRU_DENSITY);
+            let m = QuantMatrix::new(&w, rows, cols);
+            let d = m
+                .block_density()
+                .expect("pruned GRU matrices run block-sparse");
+            assert!(
+                d <= FULL_SIZE_GRU_DENSITY + 1e-3,
+                "{name} {rows}x{cols}: {d}"
+            );
+            let dense = m
+                .clone()
+                .dense()
+                .with_kernel(Kernel::Portable)
+                .expect("portable");
+            for x in random_inputs(cols, seed + 2000) {
+                let mut want = vec![0.0; rows];
+                dense.matvec(&x, &mut want);
+                for &k in &kernels {
+                    let mut got = vec![f32::NAN; rows];
+                    m.clone()
+                        .with_kernel(k)
+                        .expect("available")
+                        .matvec(&x, &mut got);
+                    assert!(
+                        got.iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{name} {rows}x{cols}: block-sparse {} differs from dense portable",
+                        k.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The block-sparse full-size network end to end: its GRU matrices run the block-sparse
+/// kernels, the rest dense, and every frame's g_b and r_b are bit-identical to the same
+/// weights run by the dense kernels.
+#[test]
+fn block_sparse_network_equals_dense_kernels() {
+    let sparse = full_size_sparse_timing_network().with_precision(Precision::Int8);
+    let densities = sparse.block_densities();
+    let n = densities.len();
+    assert!(
+        densities[..2].iter().all(Option::is_none),
+        "convolutions stay dense"
+    );
+    assert!(
+        densities[n - 2..].iter().all(Option::is_none),
+        "heads stay dense"
+    );
+    for d in &densities[2..n - 2] {
+        let d = d.expect("GRU matrices run block-sparse");
+        assert!(d <= FULL_SIZE_GRU_DENSITY + 1e-3 && d > 0.3, "density {d}");
+    }
+    let mut dense = sparse.clone();
+    dense.set_dense_kernels();
+    assert!(dense.block_densities().iter().all(Option::is_none));
+    let (inputs, _) = parse_reference(include_bytes!("../weights/percepnet.pnr"));
+    let mut a = sparse;
+    let (mut ga, mut ra, mut gb, mut rb) = (
+        [0.0f32; NB_BANDS],
+        [0.0; NB_BANDS],
+        [0.0; NB_BANDS],
+        [0.0; NB_BANDS],
+    );
+    for x in &inputs {
+        a.forward(x, &mut ga, &mut ra);
+        dense.forward(x, &mut gb, &mut rb);
+        assert!(ga
+            .iter()
+            .chain(&ra)
+            .zip(gb.iter().chain(&rb))
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+    assert!(ga.iter().any(|&g| g > 0.0 && g < 1.0), "a real output");
+}
+
 /// The same end to end: the shipped network in int8 gives bit-identical gains with every
 /// kernel (the activations and everything around the products are shared code).
 #[test]
@@ -341,7 +444,7 @@ fn int8_network_is_identical_with_every_kernel() {
 fn no_allocation_per_frame() {
     let x = read_example("noisy.wav");
     for p in [Precision::F32, Precision::Int8] {
-        for (name, net) in networks() {
+        for (name, net) in all_networks() {
             let mut net = net.with_precision(p);
             let (mut g, mut r) = ([0.0; NB_BANDS], [0.0; NB_BANDS]);
             let features = [0.3; NB_FEATURES];

@@ -317,3 +317,41 @@ def test_resume_continues_exactly(tmp_path, data):
     for k in sa:
         assert torch.equal(sa[k], sb[k]), k
     assert [h for h in a["history"] if h[0] % 10 == 0] == [h for h in b2["history"] if h[0] % 10 == 0]
+
+
+def test_block_mask_keeps_the_largest_blocks():
+    # 16 x 7: blocks (strip, column block) with known norms, one of them partial (8 x 3).
+    w = torch.zeros(16, 7)
+    w[:8, :4], w[:8, 4:], w[8:, :4], w[8:, 4:] = 0.1, 3.0, 2.0, -0.5
+    m = train.block_mask(w, 0.5)
+    want = torch.zeros(16, 7)
+    want[:8, 4:], want[8:, :4] = 1.0, 1.0
+    assert torch.equal(m, want)
+    assert torch.equal(train.block_mask(w, 1.0), torch.ones(16, 7))
+
+
+def test_density_schedule():
+    hp = dict(gru_density=0.25, prune_start=100, prune_steps=400)
+    d = [train.density_at(s, hp) for s in range(0, 700, 10)]
+    assert d[0] == 1.0 and train.density_at(100, hp) == 1.0
+    assert all(a >= b for a, b in zip(d, d[1:])), "never grows"
+    assert train.density_at(500, hp) == pytest.approx(0.25) and d[-1] == pytest.approx(0.25)
+    assert train.density_at(10**6, dict(gru_density=None)) == 1.0
+
+
+def test_block_sparse_training_exports_whole_zero_blocks(tmp_path, data):
+    out = train.main(common_args(data, tmp_path / "run") + [
+        "--max-steps", "60", "--val-every", "30", "--gru-density", "0.25", "--prune-steps", "40"])
+    mats = train.gru_matrices(out["model"])
+    assert len(mats) == 2 * (make_config("tiny")["gru_layers"] + 2)
+    for w in mats:
+        rows, cols = w.shape
+        br, bc = -(-rows // train.BLOCK_ROWS), -(-cols // train.BLOCK_COLS)
+        wp = torch.nn.functional.pad(w.detach(), (0, -cols % 4, 0, -rows % 8))
+        nonzero = (wp.reshape(br, 8, bc, 4).abs().sum(dim=(1, 3)) > 0).sum().item()
+        assert nonzero <= -(-br * bc // 4), (w.shape, nonzero)  # ceil(0.25 n)
+        assert nonzero > 0
+    # the exported weights carry the zeros (the Rust loader picks the block-sparse kernels)
+    path = tmp_path / "sparse.pnw"
+    export.main(["--ckpt", str(tmp_path / "run" / "last.pt"), "--out", str(path)])
+    assert path.stat().st_size > 0

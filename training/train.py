@@ -242,7 +242,41 @@ def model_from_checkpoint(path) -> PercepNet:
 HYPER_DEFAULTS = dict(preset="small", dense=None, conv1=None, conv2=None, gru=None,
                       gru_layers=None, head_g=None, head_r=None,
                       batch=32, seq_len=200, lr=1e-3, lr_decay=5e-5, clip=1.0, seed=1,
-                      val_every=None, val_seq=1000, val_max_frames=300_000)
+                      val_every=None, val_seq=1000, val_max_frames=300_000,
+                      gru_density=None, prune_start=None, prune_steps=2000, prune_every=20)
+
+# Block-sparse GRUs: the block shape of the Rust int8 kernels (src/model/quant/sparse.rs).
+BLOCK_ROWS, BLOCK_COLS = 8, 4
+
+
+def gru_matrices(model) -> list[torch.nn.Parameter]:
+    """W_ih and W_hh of every GRU (trunk and both heads), the matrices --gru-density prunes."""
+    return [p for name, p in model.named_parameters()
+            if name.startswith("gru") and ".weight_" in name]
+
+
+def density_at(step: int, hp: dict) -> float:
+    """Cubic pruning schedule (Zhu & Gupta 2017, as in LPCNet): with u = (step - start) / ramp
+    clamped to [0, 1], d(u) = 1 - (1 - D) (1 - (1 - u)^3), from dense to the target density D."""
+    if hp.get("gru_density") is None:
+        return 1.0
+    u = min(max((step - hp["prune_start"]) / max(hp["prune_steps"], 1), 0.0), 1.0)
+    return 1.0 - (1.0 - hp["gru_density"]) * (1.0 - (1.0 - u) ** 3)
+
+
+def block_mask(w: torch.Tensor, density: float) -> torch.Tensor:
+    """Keeps the ceil(density * n) of the n BLOCK_ROWS x BLOCK_COLS blocks of w with the
+    largest L2 norm (the rule of the Rust `prune_blocks`), as a 0/1 mask of w's shape."""
+    rows, cols = w.shape
+    pr, pc = -rows % BLOCK_ROWS, -cols % BLOCK_COLS
+    wp = torch.nn.functional.pad(w.detach(), (0, pc, 0, pr))
+    br, bc = wp.shape[0] // BLOCK_ROWS, wp.shape[1] // BLOCK_COLS
+    norms = wp.reshape(br, BLOCK_ROWS, bc, BLOCK_COLS).pow(2).sum(dim=(1, 3)).flatten()
+    keep = min(norms.numel(), math.ceil(density * norms.numel()))
+    m = torch.zeros_like(norms)
+    m[torch.topk(norms, keep, sorted=False).indices] = 1.0
+    m = m.reshape(br, 1, bc, 1).expand(br, BLOCK_ROWS, bc, BLOCK_COLS).reshape(wp.shape)
+    return m[:rows, :cols].contiguous()
 
 
 def parse_args(argv=None):
@@ -269,6 +303,11 @@ def parse_args(argv=None):
     h.add_argument("--val-seq", type=int, help="frames per validation chunk (1000)")
     h.add_argument("--val-max-frames", type=int,
                    help="validate on at most this many frames, evenly spread (300000; 0 = all)")
+    h.add_argument("--gru-density", type=float,
+                   help="block-sparse GRUs: keep this fraction of the 8x4 weight blocks of every "
+                        "GRU matrix, pruned by magnitude on a cubic schedule (default: dense)")
+    h.add_argument("--prune-steps", type=int,
+                   help="steps from dense to --gru-density (2000), from the step it was first given")
     r = p.add_argument_group("this session")
     r.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this")
     r.add_argument("--max-steps", type=int, default=None, help="stop at this total step count")
@@ -309,7 +348,8 @@ def main(argv=None) -> dict:
     elif last_path.exists():
         raise SystemExit(f"{last_path} exists: pass --resume to continue it, or use a new --run")
 
-    given = {k: getattr(args, k) for k in HYPER_DEFAULTS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in HYPER_DEFAULTS
+             if getattr(args, k, None) is not None}
     if ck is not None:
         hp = dict(ck["hyper"])
         changed = {k: v for k, v in given.items() if hp.get(k) != v}
@@ -368,6 +408,28 @@ def main(argv=None) -> dict:
     else:
         (run / "config.json").write_text(json.dumps({"config": config, "hyper": hp}, indent=1))
         log(f"new run: {config}, {model.num_weights()} weights; hyper {hp}")
+    for k in ("prune_steps", "prune_every"):
+        hp.setdefault(k, HYPER_DEFAULTS[k])
+    if hp.get("gru_density") is not None and hp.get("prune_start") is None:
+        hp["prune_start"] = step
+        log(f"pruning GRU blocks to density {hp['gru_density']} over steps {step}.."
+            f"{step + hp['prune_steps']}")
+    masks: list[torch.Tensor] = []
+    mask_density = None
+
+    def apply_masks() -> None:
+        nonlocal masks, mask_density
+        d = density_at(step, hp)
+        if d >= 1.0:
+            return
+        if mask_density != d and (step % hp["prune_every"] == 0 or not masks or d == hp["gru_density"]):
+            masks = [block_mask(w, d) for w in gru_matrices(model)]
+            mask_density = d
+        with torch.no_grad():
+            for w, m in zip(gru_matrices(model), masks):
+                w.mul_(m)
+
+    apply_masks()
     log(f"train: {len(train_files)} files, {train_frames} frames ({train_frames / 360000:.2f} h); "
         f"val: {len(val_files)} files, {sum(c[2] for c in chunks)} frames in {len(chunks)} chunks; "
         f"validate every {val_every} steps; {torch.get_num_threads()} threads on {device}")
@@ -432,6 +494,7 @@ def main(argv=None) -> dict:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), hp["clip"])
                 opt.step()
             step += 1
+            apply_masks()
             dt = time.time() - t0
             train_seconds += dt
             win_loss += loss.item() if torch.isfinite(loss) else 0.0

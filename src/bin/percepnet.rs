@@ -357,6 +357,13 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         "full-size, timing weights".to_string(),
         bench::full_size_timing_network(),
     ));
+    nets.push((
+        format!(
+            "full-size, GRUs {:.0} % block-sparse, timing weights",
+            100.0 * bench::FULL_SIZE_GRU_DENSITY
+        ),
+        bench::full_size_sparse_timing_network(),
+    ));
     println!("| stage | real-time factor | % of one core |\n|---|---|---|");
     for s in bench::run(a.seconds, &nets) {
         println!("| {} | {:.5} | {:.2} % |", s.name, s.rtf, 100.0 * s.rtf);

@@ -230,6 +230,21 @@ impl Matrix {
         }
     }
 
+    /// The fraction of nonzero blocks if the int8 products run block-sparse (see
+    /// [`QuantMatrix::block_density`]); `None` in f32 or dense.
+    pub fn block_density(&self) -> Option<f32> {
+        self.int8.as_deref().and_then(QuantMatrix::block_density)
+    }
+
+    /// Runs the int8 products with the dense kernels even if the weights are block-sparse
+    /// (for tests and benchmarks: bit-identical results; this clone gets its own copy of the
+    /// int8 weights). Nothing changes in f32.
+    pub fn set_dense_kernels(&mut self) {
+        if let Some(q) = &self.int8 {
+            self.int8 = Some(Arc::new(QuantMatrix::clone(q).dense()));
+        }
+    }
+
     /// y = W x + b. Allocates nothing.
     #[inline]
     pub fn affine(&self, b: &[f32], x: &[f32], y: &mut [f32]) {

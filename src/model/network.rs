@@ -135,6 +135,18 @@ impl Network {
         self.matrices_mut().all(|m| m.set_kernel(k))
     }
 
+    /// For every matrix of [`Network::matrix_shapes`], the fraction of its nonzero 8 x 4
+    /// blocks if its int8 products run block-sparse (`None` in f32, or dense).
+    pub fn block_densities(&self) -> Vec<Option<f32>> {
+        self.matrices().map(Matrix::block_density).collect()
+    }
+
+    /// Runs every int8 product with the dense kernels even where the weights are block-sparse
+    /// (tests and benchmarks: the outputs are bit-identical). Nothing changes in f32.
+    pub fn set_dense_kernels(&mut self) {
+        self.matrices_mut().for_each(Matrix::set_dense_kernels);
+    }
+
     /// (rows, cols) of every matrix [`Network::set_precision`] switches: conv1, conv2, then
     /// W_ih and W_hh of each GRU (trunk, g head, r head), then the dense g and r heads (a
     /// convolution's columns are inputs x kernel).

@@ -28,6 +28,10 @@
 
 use std::time::Instant;
 
+pub mod sparse;
+
+use sparse::BlockSparse;
+
 /// Column padding (elements): the AVX2 kernel reads 32 weights at a time.
 pub const COL_PAD: usize = 32;
 
@@ -203,6 +207,8 @@ pub struct QuantMatrix {
     scale: Vec<f32>,
     /// `sum_j q_ij` per column block of [`MAX_BLOCK`]: block-major, `rows` per block.
     rowsum: Vec<i32>,
+    /// The nonzero blocks, when few enough for the block-sparse kernels to pay off.
+    sparse: Option<BlockSparse>,
     imp: Imp,
 }
 
@@ -234,6 +240,11 @@ impl QuantMatrix {
             }
         }
         let rowsum = row_sums(&q, rows, stride);
+        let sparse = if stride <= MAX_BLOCK {
+            BlockSparse::from_dense(&q, rows, cols, stride)
+        } else {
+            None
+        };
         Self {
             rows,
             cols,
@@ -241,6 +252,7 @@ impl QuantMatrix {
             q,
             scale,
             rowsum,
+            sparse,
             imp: Imp::detect(Kernel::best()).unwrap_or(Imp::Portable),
         }
     }
@@ -253,6 +265,20 @@ impl QuantMatrix {
 
     pub fn kernel(&self) -> Kernel {
         self.imp.kernel()
+    }
+
+    /// The fraction of [`sparse::BLOCK_ROWS`] x [`sparse::BLOCK_COLS`] blocks holding a
+    /// nonzero weight, if the matrix runs the block-sparse kernels (at most
+    /// [`sparse::MAX_DENSITY`], and at most [`MAX_BLOCK`] columns); `None` if it runs dense.
+    pub fn block_density(&self) -> Option<f32> {
+        self.sparse.as_ref().map(BlockSparse::density)
+    }
+
+    /// The same matrix run by the dense kernels even if it is block-sparse (benchmarks and
+    /// tests compare the two; the results are bit-identical).
+    pub fn dense(mut self) -> Self {
+        self.sparse = None;
+        self
     }
 
     pub fn rows(&self) -> usize {
@@ -303,13 +329,37 @@ impl QuantMatrix {
             return;
         }
         let xs = amax / 127.0;
-        if self.stride <= SMALL_BLOCK {
+        if let Some(sp) = &self.sparse {
+            if self.stride <= SMALL_BLOCK {
+                self.sparse_product::<SMALL_BLOCK>(sp, x, inv, xs, y);
+            } else if self.stride <= MEDIUM_BLOCK {
+                self.sparse_product::<MEDIUM_BLOCK>(sp, x, inv, xs, y);
+            } else {
+                self.sparse_product::<MAX_BLOCK>(sp, x, inv, xs, y);
+            }
+        } else if self.stride <= SMALL_BLOCK {
             self.blocks::<SMALL_BLOCK>(x, inv, xs, y);
         } else if self.stride <= MEDIUM_BLOCK {
             self.blocks::<MEDIUM_BLOCK>(x, inv, xs, y);
         } else {
             self.blocks::<MAX_BLOCK>(x, inv, xs, y);
         }
+    }
+
+    /// The block-sparse product; `B` at least the stride (at most [`MAX_BLOCK`], see `new`,
+    /// so one column block and the row sums of block 0).
+    fn sparse_product<const B: usize>(
+        &self,
+        sp: &BlockSparse,
+        x: &[f32],
+        inv: f32,
+        xs: f32,
+        y: &mut [f32],
+    ) {
+        let mut buf = [0i8; B];
+        let xq = &mut buf[..self.stride];
+        quantise(x, inv, xq);
+        sp.product(self.imp, xq, &self.scale, &self.rowsum[..self.rows], xs, y);
     }
 
     /// The product in column blocks of `B` (a single block, or blocks of [`MAX_BLOCK`], so
@@ -847,7 +897,7 @@ fn time_ns(mut f: impl FnMut()) -> f64 {
 /// the f32 [`super::layers::matvec`] and for every kernel this CPU can run. Takes about a
 /// second; run it through `cargo test --lib model::quant::tests::bench -- --ignored
 /// --nocapture`.
-pub fn bench_report() -> Vec<(&'static str, f64)> {
+pub fn bench_report() -> Vec<(String, f64)> {
     use std::hint::black_box;
     let (rows, cols) = (1536, 512);
     let w: Vec<f32> = pseudo_random(rows * cols, 1)
@@ -858,13 +908,23 @@ pub fn bench_report() -> Vec<(&'static str, f64)> {
     let x = pseudo_random(cols, 2);
     let mut y = vec![0.0; rows];
     let mut out = vec![(
-        "f32 layers::matvec",
+        "f32 layers::matvec".to_string(),
         time_ns(|| super::layers::matvec(black_box(&w), &bias, black_box(&x), &mut y)),
     )];
     let m = QuantMatrix::new(&w, rows, cols);
     for k in Kernel::available() {
         let m = m.clone().with_kernel(k).expect("kernel is available");
-        out.push((k.name(), time_ns(|| m.matvec(black_box(&x), &mut y))));
+        out.push((k.name().into(), time_ns(|| m.matvec(black_box(&x), &mut y))));
+    }
+    for density in [0.5, 0.4, 0.25] {
+        let mut pruned = w.clone();
+        sparse::prune_blocks(&mut pruned, rows, cols, density);
+        let m = QuantMatrix::new(&pruned, rows, cols);
+        for k in Kernel::available() {
+            let m = m.clone().with_kernel(k).expect("kernel is available");
+            let name = format!("{} block-sparse {:.0} %", k.name(), 100.0 * density);
+            out.push((name, time_ns(|| m.matvec(black_box(&x), &mut y))));
+        }
     }
     out
 }
@@ -1038,6 +1098,84 @@ mod tests {
             }
         }
         println!("worst relative RMS error (tanh-like, outlier, small): {worst:?}");
+    }
+
+    /// Every kernel on block-pruned matrices of every shape (5 %, 25 % and 50 % of the blocks
+    /// kept) gives bit for bit the dense portable kernel's result, and matrices that are not
+    /// sparse enough stay dense.
+    #[test]
+    fn block_sparse_matches_dense_portable_exactly() {
+        let kernels = Kernel::available();
+        for (seed, &(rows, cols)) in (1u32..).zip(SHAPES) {
+            let full = QuantMatrix::new(&weights(rows, cols, seed), rows, cols);
+            assert_eq!(
+                full.block_density(),
+                None,
+                "{rows}x{cols} dense stays dense"
+            );
+            for density in [0.05f32, 0.25, 0.5] {
+                let mut w = weights(rows, cols, seed);
+                sparse::prune_blocks(&mut w, rows, cols, density);
+                let m = QuantMatrix::new(&w, rows, cols);
+                if m.padded_cols() > MAX_BLOCK {
+                    assert_eq!(m.block_density(), None, "too wide for one column block");
+                    continue;
+                }
+                let blocks = rows.div_ceil(sparse::BLOCK_ROWS) * cols.div_ceil(sparse::BLOCK_COLS);
+                let kept = (density * blocks as f32).ceil() / blocks as f32;
+                let Some(d) = m.block_density() else {
+                    // Tiny matrices: a single kept block can be most of them.
+                    assert!(kept > sparse::MAX_DENSITY, "{rows}x{cols} should be sparse");
+                    continue;
+                };
+                assert!(d <= kept, "{rows}x{cols}: density {d} > {kept}");
+                let dense = m.clone().dense().with_kernel(Kernel::Portable).unwrap();
+                assert_eq!(dense.block_density(), None);
+                for x in inputs(cols, seed + 100) {
+                    let want = run(&dense, &x);
+                    for &k in &kernels {
+                        let got = run(&m.clone().with_kernel(k).unwrap(), &x);
+                        assert!(
+                            got.iter()
+                                .zip(&want)
+                                .all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "block-sparse {} differs from dense portable at {rows}x{cols}, \
+                             density {density}",
+                            k.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pruning keeps the blocks of largest norm: on a 16 x 8 matrix whose 4 blocks have norms
+    /// in a known order (one of them partial: 8 x 3 cells of a 16 x 7 matrix), 50 % keeps the
+    /// two largest, whole, and zeroes the rest.
+    #[test]
+    fn pruning_keeps_the_largest_blocks() {
+        let (rows, cols) = (16, 7);
+        // Block (strip, column block) -> value of its cells.
+        let value = |i: usize, j: usize| match (i / 8, j / 4) {
+            (0, 0) => 0.1,
+            (0, 1) => 3.0,
+            (1, 0) => 2.0,
+            _ => -0.5,
+        };
+        let mut w: Vec<f32> = (0..rows * cols)
+            .map(|k| value(k / cols, k % cols))
+            .collect();
+        sparse::prune_blocks(&mut w, rows, cols, 0.5);
+        for (k, v) in w.iter().enumerate() {
+            let (i, j) = (k / cols, k % cols);
+            let kept = matches!((i / 8, j / 4), (0, 1) | (1, 0));
+            assert_eq!(*v, if kept { value(i, j) } else { 0.0 }, "cell {i},{j}");
+        }
+        let mut all = vec![1.0f32; rows * cols];
+        sparse::prune_blocks(&mut all, rows, cols, 1.0);
+        assert!(all.iter().all(|&v| v == 1.0));
+        sparse::prune_blocks(&mut all, rows, cols, 0.0);
+        assert!(all.iter().all(|&v| v == 0.0));
     }
 
     #[test]

@@ -294,6 +294,17 @@ impl Weights {
         out
     }
 
+    /// Prunes every GRU matrix (`W_ih` and `W_hh` of the trunk and both heads) to `density`
+    /// of its blocks with [`crate::model::quant::sparse::prune_blocks`], the rule of the
+    /// trainer's `--gru-density`.
+    pub fn prune_gru_blocks(&mut self, density: f32) {
+        for ((name, dims), t) in self.shape.tensors().iter().zip(&mut self.tensors) {
+            if name.starts_with("gru") && name.contains(".weight_") {
+                crate::model::quant::sparse::prune_blocks(t, dims[0], dims[1], density);
+            }
+        }
+    }
+
     /// Deterministic pseudo-random weights of a given shape (for benchmarks and tests only:
     /// never shipped).
     pub fn pseudo_random(shape: Shape, seed: u32) -> Self {
