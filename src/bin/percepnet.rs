@@ -67,6 +67,12 @@ struct FeaturesArgs {
     /// Random seed (the output is a pure function of the inputs and the seed).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Probability of a sequence with speech and no noise (default: the engine's MixConfig).
+    #[arg(long, value_parser = probability)]
+    p_speech_only: Option<f64>,
+    /// Probability of a random low-pass on the mix (default: the engine's MixConfig).
+    #[arg(long, value_parser = probability)]
+    p_lowpass: Option<f64>,
     /// Output .pnf file.
     out: PathBuf,
 }
@@ -219,6 +225,14 @@ fn oracle_cmd(args: OracleArgs) -> Result<()> {
     Ok(())
 }
 
+/// Parses a probability in 0..=1.
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s} is not a probability in 0..=1")),
+    }
+}
+
 fn features_cmd(a: FeaturesArgs) -> Result<()> {
     let speech = dataset::read_list(&a.speech)?;
     let noise = dataset::read_list(&a.noise)?;
@@ -226,9 +240,12 @@ fn features_cmd(a: FeaturesArgs) -> Result<()> {
         Some(p) => dataset::load_irs(p)?,
         None => Vec::new(),
     };
+    let defaults = dataset::MixConfig::default();
     let cfg = dataset::MixConfig {
         segment_s: a.segment,
-        ..Default::default()
+        p_speech_only: a.p_speech_only.unwrap_or(defaults.p_speech_only),
+        p_lowpass: a.p_lowpass.unwrap_or(defaults.p_lowpass),
+        ..defaults
     };
     let frames = dataset::generate(&a.out, &speech, &noise, &irs, &cfg, a.seed, a.count)?;
     println!(

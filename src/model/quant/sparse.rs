@@ -10,9 +10,10 @@
 //!
 //! which equals the dense row sum exactly (the left-out blocks contribute exactly 0 and the sum
 //! is exact in i32), so a block-sparse matrix gives bit-for-bit the dense kernels' outputs. One
-//! block is one 256-bit multiply-add against the 4 input bytes broadcast to every row: `maddubs`
-//! + `madd` with the sign trick on AVX2 and SSE4.1 (two halves), one `vpdpbusd` on AVX-VNNI
-//! (with the same offset and row sums as the dense kernel), `vmull` + `vpadal` on NEON.
+//! block is one 256-bit multiply-add against the 4 input bytes broadcast to every row:
+//! `maddubs` and `madd` with the sign trick on AVX2 and SSE4.1 (two halves), one `vpdpbusd` on
+//! AVX-VNNI (with the same offset and row sums as the dense kernel), `vmull` and `vpadal` on
+//! NEON.
 //!
 //! This is the layout of the trainer's block-sparse GRUs (`training/train.py --gru-density`,
 //! blocks pruned by magnitude): memory traffic, which sets the speed of large matrices, falls
