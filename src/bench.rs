@@ -109,15 +109,18 @@ pub fn run(seconds: f32, networks: &[(String, Network)]) -> Vec<StageTime> {
         for (mut net, label) in variants(net) {
             let (mut g, mut r) = ([0.0; NB_BANDS], [0.0; NB_BANDS]);
             let weights = net.shape().parameter_count() as f64 / 1e6;
+            let nonzero = net.nonzero_weights() as f64 / 1e6;
+            let weights = if nonzero < 0.9 * weights {
+                format!("{weights:.2} M weights, {nonzero:.2} M nonzero")
+            } else {
+                format!("{weights:.2} M weights")
+            };
             let t = rtf(secs, || {
                 for _ in 0..hops {
                     net.forward(std::hint::black_box(&features), &mut g, &mut r);
                 }
             });
-            push(
-                format!("network {name} ({weights:.2} M weights), {label}"),
-                t,
-            );
+            push(format!("network {name} ({weights}), {label}"), t);
         }
     }
     let mut output = vec![0.0; signal.len()];

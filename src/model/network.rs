@@ -135,6 +135,15 @@ impl Network {
         self.matrices_mut().all(|m| m.set_kernel(k))
     }
 
+    /// Weights that are not zero (block-pruned GRUs have fewer than
+    /// [`Shape::parameter_count`]); biases and normalisation not counted.
+    pub fn nonzero_weights(&self) -> usize {
+        std::iter::once(self.dense.matrix())
+            .chain(self.matrices())
+            .map(|m| m.weights().iter().filter(|&&v| v != 0.0).count())
+            .sum()
+    }
+
     /// For every matrix of [`Network::matrix_shapes`], the fraction of its nonzero 8 x 4
     /// blocks if its int8 products run block-sparse (`None` in f32, or dense).
     pub fn block_densities(&self) -> Vec<Option<f32>> {

@@ -37,8 +37,9 @@ pub struct BlockSparse {
     rows: usize,
     /// Blocks of strip `s` are `starts[s]..starts[s + 1]`.
     starts: Vec<u32>,
-    /// First column of each block.
-    cols: Vec<u32>,
+    /// First column of each block (u16: the matrix has at most `MAX_BLOCK` = 4096 columns;
+    /// the index is 2 bytes per 32 bytes of weights).
+    cols: Vec<u16>,
     /// [`BLOCK`] weights per block.
     w: Vec<i8>,
     /// Nonzero blocks / all blocks.
@@ -77,7 +78,7 @@ impl BlockSparse {
         starts.push(0);
         for s in 0..strips {
             for c in block_cols().filter(|&c| nonzero(s, c)) {
-                cols.push(c as u32);
+                cols.push(u16::try_from(c).expect("at most 65536 columns"));
                 for r in 0..BLOCK_ROWS {
                     w.extend((0..BLOCK_COLS).map(|j| weight(s * BLOCK_ROWS + r, c + j)));
                 }
@@ -216,7 +217,7 @@ mod x86 {
     ///
     /// Safety: `c + 4 <= p.xq.len()`.
     #[inline]
-    unsafe fn input4(p: &Product, c: u32) -> i32 {
+    unsafe fn input4(p: &Product, c: u16) -> i32 {
         p.xq.as_ptr().add(c as usize).cast::<i32>().read_unaligned()
     }
 
