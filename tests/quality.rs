@@ -43,7 +43,6 @@ fn long_term_bands(x: &[f32]) -> [f64; NB_BANDS] {
 }
 
 #[test]
-#[ignore = "fails with the shipped weights: bands 28-32 (8.9-16.8 kHz) are within 1.7 dB, but the top band (20 kHz) loses 4.7 dB; issue 3 is open on it"]
 fn clean_fullband_speech_keeps_its_highs() {
     // Three sentences recorded at 44.1 kHz with content up to 19-20 kHz, no added noise.
     let clean = read_example("clean.wav");
