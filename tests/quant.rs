@@ -287,12 +287,31 @@ fn random_inputs(cols: usize, seed: u32) -> [Vec<f32>; 3] {
     [x, outlier, tiny]
 }
 
+/// Asserts that `m` run by every kernel this CPU has gives bit for bit `reference`'s y = W x.
+fn assert_every_kernel_equals(m: &QuantMatrix, reference: &QuantMatrix, x: &[f32], what: &str) {
+    let mut want = vec![0.0; m.rows()];
+    reference.matvec(x, &mut want);
+    for k in Kernel::available() {
+        let mut got = vec![f32::NAN; m.rows()];
+        m.clone()
+            .with_kernel(k)
+            .expect("available")
+            .matvec(x, &mut got);
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{what}: {} differs from the reference",
+            k.name()
+        );
+    }
+}
+
 /// Every kernel this CPU has gives bit for bit the portable kernel's y = W x, on random
 /// matrices and inputs of every shape the int8 path of both networks multiplies.
 #[test]
 fn kernels_equal_portable_on_every_network_shape() {
-    let kernels = Kernel::available();
-    println!("kernels: {kernels:?}");
+    println!("kernels: {:?}", Kernel::available());
     for (name, net) in networks() {
         let shapes = net.matrix_shapes();
         assert_eq!(shapes.len(), 2 + 2 * (net.shape().gru_layers + 2) + 2);
@@ -300,22 +319,7 @@ fn kernels_equal_portable_on_every_network_shape() {
             let m = QuantMatrix::new(&random_matrix(rows, cols, seed), rows, cols);
             let portable = m.clone().with_kernel(Kernel::Portable).expect("portable");
             for x in random_inputs(cols, seed + 1000) {
-                let mut want = vec![0.0; rows];
-                portable.matvec(&x, &mut want);
-                for &k in &kernels {
-                    let mut got = vec![f32::NAN; rows];
-                    m.clone()
-                        .with_kernel(k)
-                        .expect("available")
-                        .matvec(&x, &mut got);
-                    assert!(
-                        got.iter()
-                            .zip(&want)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{name} {rows}x{cols}: {} differs from portable",
-                        k.name()
-                    );
-                }
+                assert_every_kernel_equals(&m, &portable, &x, &format!("{name} {rows}x{cols}"));
             }
         }
     }
@@ -325,7 +329,6 @@ fn kernels_equal_portable_on_every_network_shape() {
 /// network's density: every kernel this CPU has gives bit for bit the dense portable product.
 #[test]
 fn block_sparse_kernels_equal_dense_portable_on_every_gru_shape() {
-    let kernels = Kernel::available();
     for (name, net) in networks() {
         let shapes = net.matrix_shapes();
         // conv1, conv2, then W_ih and W_hh of each GRU, then the two dense heads.
@@ -347,22 +350,8 @@ fn block_sparse_kernels_equal_dense_portable_on_every_gru_shape() {
                 .with_kernel(Kernel::Portable)
                 .expect("portable");
             for x in random_inputs(cols, seed + 2000) {
-                let mut want = vec![0.0; rows];
-                dense.matvec(&x, &mut want);
-                for &k in &kernels {
-                    let mut got = vec![f32::NAN; rows];
-                    m.clone()
-                        .with_kernel(k)
-                        .expect("available")
-                        .matvec(&x, &mut got);
-                    assert!(
-                        got.iter()
-                            .zip(&want)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{name} {rows}x{cols}: block-sparse {} differs from dense portable",
-                        k.name()
-                    );
-                }
+                let what = format!("{name} {rows}x{cols} block-sparse");
+                assert_every_kernel_equals(&m, &dense, &x, &what);
             }
         }
     }

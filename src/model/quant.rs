@@ -502,7 +502,7 @@ mod x86 {
     /// Safety: AVX2 and AVX-VNNI available; `w` valid for reading 32 bytes.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn dpbusd(acc: __m256i, u: __m256i, w: *const i8) -> __m256i {
+    pub(super) unsafe fn dpbusd(acc: __m256i, u: __m256i, w: *const i8) -> __m256i {
         let mut acc = acc;
         asm!(
             "{{vex}} vpdpbusd {acc}, {u}, ymmword ptr [{w}]",
@@ -977,6 +977,17 @@ mod tests {
         vec![x, outlier, small]
     }
 
+    /// Asserts `got` and `want` are the same floats bit for bit.
+    fn assert_same_bits(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got.iter()
+                .zip(want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{what}: results differ"
+        );
+    }
+
     fn run(m: &QuantMatrix, x: &[f32]) -> Vec<f32> {
         let mut y = vec![f32::NAN; m.rows()];
         m.matvec(x, &mut y);
@@ -1032,13 +1043,8 @@ mod tests {
                 let want = run(&portable, &x);
                 for &k in &kernels {
                     let got = run(&m.clone().with_kernel(k).unwrap(), &x);
-                    assert!(
-                        got.iter()
-                            .zip(&want)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{} differs from portable at {rows}x{cols}",
-                        k.name()
-                    );
+                    let what = format!("{} against portable at {rows}x{cols}", k.name());
+                    assert_same_bits(&got, &want, &what);
                 }
             }
         }
@@ -1135,14 +1141,12 @@ mod tests {
                     let want = run(&dense, &x);
                     for &k in &kernels {
                         let got = run(&m.clone().with_kernel(k).unwrap(), &x);
-                        assert!(
-                            got.iter()
-                                .zip(&want)
-                                .all(|(a, b)| a.to_bits() == b.to_bits()),
-                            "block-sparse {} differs from dense portable at {rows}x{cols}, \
+                        let what = format!(
+                            "block-sparse {} against dense portable at {rows}x{cols}, \
                              density {density}",
                             k.name()
                         );
+                        assert_same_bits(&got, &want, &what);
                     }
                 }
             }

@@ -35,6 +35,8 @@ pub const MAX_DENSITY: f32 = 0.6;
 #[derive(Clone, Debug)]
 pub struct BlockSparse {
     rows: usize,
+    /// Columns of the quantised input the product reads (every block ends within it).
+    stride: usize,
     /// Blocks of strip `s` are `starts[s]..starts[s + 1]`.
     starts: Vec<u32>,
     /// First column of each block (u16: the matrix has at most `MAX_BLOCK` = 4096 columns;
@@ -87,6 +89,7 @@ impl BlockSparse {
         }
         Some(Self {
             rows,
+            stride,
             starts,
             cols,
             w,
@@ -164,17 +167,8 @@ impl Product<'_> {
         assert_eq!(m.starts.len(), m.rows.div_ceil(BLOCK_ROWS) + 1);
         assert_eq!(*m.starts.last().unwrap() as usize, m.cols.len());
         assert_eq!(m.w.len(), m.cols.len() * BLOCK);
-        assert!(m.starts.windows(2).all(|s| s[0] <= s[1]));
-        // Established at construction (columns < stride = xq.len()); checked here too, once
-        // per call, because the kernels read 4 input bytes at each.
-        debug_assert!(m
-            .cols
-            .iter()
-            .all(|&c| c as usize + BLOCK_COLS <= self.xq.len()));
-        assert!(m
-            .cols
-            .last()
-            .is_none_or(|&c| c as usize + BLOCK_COLS <= self.xq.len()));
+        // Every block's columns end within the stride (`from_dense`), so within `xq`.
+        assert_eq!(self.xq.len(), m.stride);
     }
 
     /// Writes strip `s`'s sums to its rows of `y`: the same f32 operations as the dense
@@ -210,6 +204,7 @@ impl Product<'_> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::x86::dpbusd;
     use super::{Product, BLOCK, BLOCK_ROWS};
     use std::arch::x86_64::*;
 
@@ -240,24 +235,6 @@ mod x86 {
             _mm256_storeu_si256(acc.as_mut_ptr().cast(), a);
             p.finish(s, &acc, y);
         }
-    }
-
-    /// `acc + sum of the four u * w products` in each i32 lane (`vpdpbusd`, as the dense
-    /// kernel's `dpbusd`).
-    ///
-    /// Safety: AVX2 and AVX-VNNI available; `w` valid for reading 32 bytes.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn dpbusd(acc: __m256i, u: __m256i, w: *const i8) -> __m256i {
-        let mut acc = acc;
-        std::arch::asm!(
-            "{{vex}} vpdpbusd {acc}, {u}, ymmword ptr [{w}]",
-            acc = inout(ymm_reg) acc,
-            u = in(ymm_reg) u,
-            w = in(reg) w,
-            options(pure, readonly, nostack, preserves_flags),
-        );
-        acc
     }
 
     /// Safety: AVX2 and AVX-VNNI available; `p.check(y)` holds.
