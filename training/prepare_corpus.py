@@ -33,8 +33,8 @@ Split: deterministic, by group. Within each source, groups are visited in sha1(s
 into dev while dev stays <= 15 % of the source's duration, until it reaches --dev-frac (10 %);
 groups larger than 15 % of their source never go to dev (so a source with one or two speakers,
 gcin-voice, stays all train). Noise groups are original files, so a music track's chunks are never
-split between train and dev. Generated noise: every 10th file of each type (by index) is dev, and
-dev babble is built from dev speakers only.
+split between train and dev. Generated noise: every 10th of the first --gen-count files of each type
+(by index) is dev, and dev babble is built from dev speakers only; the --babble-extra files are train.
 
 Bandwidth (bandwidth_hz): the long-term power spectrum (Welch, 2048-point Hann, 50 % overlap, over
 the 20 ms frames within 40 dB of the loudest) is smoothed with a 250 Hz moving average; the
@@ -681,8 +681,11 @@ def generate(out: Path, args) -> None:
     rows = []
     kinds = ["white", "pink", "brown", "hum", "fan", "babble"]
     for kind in kinds:
-        for i in range(args.gen_count):
-            split = "dev" if i % 10 == 0 else "train"
+        # the extra babble files (indices after --gen-count) are all train: babble of 4-10
+        # talkers is a common noise that 20 files of 30 s barely cover
+        count = args.gen_count + (args.babble_extra if kind == "babble" else 0)
+        for i in range(count):
+            split = "dev" if i % 10 == 0 and i < args.gen_count else "train"
             rng = np.random.default_rng([args.seed, kinds.index(kind), i])
             if kind == "white":
                 y, desc = rng.standard_normal(n), "white"
@@ -706,7 +709,7 @@ def generate(out: Path, args) -> None:
                              bandwidth_hz=f"{bw:.0f}", e99_hz=f"{e99:.0f}", level_dbfs=f"{lvl:.1f}",
                              voiced_frac="", orig_sr=SR, orig=f"{desc} seed=[{args.seed},{kinds.index(kind)},{i}]",
                              split=split))
-        print(f"[generated] {kind}: {args.gen_count} x {args.gen_seconds:.0f} s", file=sys.stderr, flush=True)
+        print(f"[generated] {kind}: {count} x {args.gen_seconds:.0f} s", file=sys.stderr, flush=True)
     write_csv(parts / "noise-generated.csv", rows, FIELDS)
 
 
@@ -837,6 +840,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bw-db", type=float, default=50.0, help="bandwidth: drop below the speech-body level, dB")
     ap.add_argument("--min-voiced", type=float, default=0.05, help="drop speech files with a smaller voiced fraction")
     ap.add_argument("--gen-count", type=int, default=20, help="generated noise files per type")
+    ap.add_argument("--babble-extra", type=int, default=80,
+                    help="babble files beyond --gen-count, all from training speakers (train split)")
     ap.add_argument("--gen-seconds", type=float, default=30.0)
     ap.add_argument("--gen-level", type=float, default=-25.0, help="RMS of generated noise, dBFS")
     ap.add_argument("--seed", type=int, default=20251125)

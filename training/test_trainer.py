@@ -355,3 +355,33 @@ def test_block_sparse_training_exports_whole_zero_blocks(tmp_path, data):
     path = tmp_path / "sparse.pnw"
     export.main(["--ckpt", str(tmp_path / "run" / "last.pt"), "--out", str(path)])
     assert path.stat().st_size > 0
+
+
+def test_weight_averaging_is_the_mean_of_the_snapshots(tmp_path, data):
+    swa = ["--swa-start", "10", "--swa-every", "5", "--val-every", "10"]
+    out = train.main(common_args(data, tmp_path / "a") + swa + ["--max-steps", "20"])
+    ck = train.load_checkpoint(tmp_path / "a" / "last.pt")
+    assert ck["swa_n"] == 3  # steps 10, 15, 20
+    # the same run stopped and resumed at each snapshot step gives the weights to average
+    snaps = []
+    for stop in (10, 15, 20):
+        resume = ["--resume"] if stop > 10 else []
+        b = train.main(common_args(data, tmp_path / "b") + swa + resume + ["--max-steps", str(stop)])
+        snaps.append({k: v.clone() for k, v in b["model"].state_dict().items()})
+    for k, v in out["model"].state_dict().items():
+        assert torch.equal(v, snaps[-1][k]), k
+        mean = sum(s[k].double() for s in snaps) / 3
+        assert torch.allclose(ck["swa_model"][k].double(), mean, atol=1e-6), k
+    saved = train.load_checkpoint(tmp_path / "a" / "swa.pt")
+    assert saved["swa_n"] in (1, 3) and saved["val"] == ck["best_swa_val"]
+    # swa.pt exports like any checkpoint
+    export.main(["--ckpt", str(tmp_path / "a" / "swa.pt"), "--out", str(tmp_path / "swa.pnw")])
+
+
+def test_balanced_noise_list_gives_each_category_a_similar_share():
+    import make_lists
+    cats = {"music": [f"m{i}" for i in range(100)], "babble": ["b0", "b1"], "fan": [f"f{i}" for i in range(30)]}
+    lines = make_lists.balanced(cats)
+    share = {c: sum(ln in set(v) for ln in lines) for c, v in cats.items()}
+    assert share == {"music": 100, "babble": 100, "fan": 90}
+    assert set(lines) == {ln for v in cats.values() for ln in v}  # nothing lost

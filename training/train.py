@@ -243,7 +243,8 @@ HYPER_DEFAULTS = dict(preset="small", dense=None, conv1=None, conv2=None, gru=No
                       gru_layers=None, head_g=None, head_r=None,
                       batch=32, seq_len=200, lr=1e-3, lr_decay=5e-5, clip=1.0, seed=1,
                       val_every=None, val_seq=1000, val_max_frames=300_000,
-                      gru_density=None, prune_start=None, prune_steps=2000, prune_every=20)
+                      gru_density=None, prune_start=None, prune_steps=2000, prune_every=20,
+                      swa_start=None, swa_every=50)
 
 # Block-sparse GRUs: the block shape of the Rust int8 kernels (src/model/quant/sparse.rs).
 BLOCK_ROWS, BLOCK_COLS = 8, 4
@@ -308,6 +309,10 @@ def parse_args(argv=None):
                         "GRU matrix, pruned by magnitude on a cubic schedule (default: dense)")
     h.add_argument("--prune-steps", type=int,
                    help="steps from dense to --gru-density (2000), from the step it was first given")
+    h.add_argument("--swa-start", type=int,
+                   help="from this step on, keep a running mean of the weights (stochastic "
+                        "weight averaging): validated beside the model and saved as swa.pt (off)")
+    h.add_argument("--swa-every", type=int, help="steps between two weight snapshots (50)")
     r = p.add_argument_group("this session")
     r.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this")
     r.add_argument("--max-steps", type=int, default=None, help="stop at this total step count")
@@ -336,7 +341,7 @@ def main(argv=None) -> dict:
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     log = Logger(run / "train.log", args.quiet)
-    last_path, best_path = run / "last.pt", run / "best.pt"
+    last_path, best_path, swa_path = run / "last.pt", run / "best.pt", run / "swa.pt"
     torch.set_num_threads(max(1, args.threads))
     device = torch.device(args.device)
 
@@ -408,7 +413,7 @@ def main(argv=None) -> dict:
     else:
         (run / "config.json").write_text(json.dumps({"config": config, "hyper": hp}, indent=1))
         log(f"new run: {config}, {model.num_weights()} weights; hyper {hp}")
-    for k in ("prune_steps", "prune_every"):
+    for k in ("prune_steps", "prune_every", "swa_start", "swa_every"):
         hp.setdefault(k, HYPER_DEFAULTS[k])
     if hp.get("gru_density") is not None and hp.get("prune_start") is None:
         hp["prune_start"] = step
@@ -416,6 +421,25 @@ def main(argv=None) -> dict:
             f"{step + hp['prune_steps']}")
     masks: list[torch.Tensor] = []
     mask_density = None
+    # Stochastic weight averaging: swa_state is the mean of swa_n snapshots of the weights.
+    swa_state = ck.get("swa_model") if ck is not None else None
+    swa_n = ck.get("swa_n", 0) if ck is not None else 0
+    best_swa = ck.get("best_swa_val", math.inf) if ck is not None else math.inf
+    if hp["swa_start"] is None or step < hp["swa_start"]:
+        # snapshots only count from swa_start on: a moved start begins a fresh average
+        swa_state, swa_n, best_swa = None, 0, math.inf
+    swa_model = PercepNet(config).to(device) if hp["swa_start"] is not None else None
+
+    def swa_update() -> None:
+        nonlocal swa_state, swa_n
+        cur = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if swa_state is None or swa_n == 0:
+            swa_state, swa_n = cur, 1
+            return
+        swa_n += 1
+        for k, v in cur.items():
+            if v.is_floating_point():
+                swa_state[k] += (v - swa_state[k]) / swa_n
 
     def apply_masks() -> None:
         nonlocal masks, mask_density
@@ -438,9 +462,23 @@ def main(argv=None) -> dict:
         save_atomic(dict(config=config, model=model.state_dict(), optimizer=opt.state_dict(),
                          step=step, np_rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
                          best_val=best_val, train_seconds=train_seconds, history=history, hyper=hp,
+                         swa_model=swa_state, swa_n=swa_n, best_swa_val=best_swa,
                          train_files=[str(f.path) for f in train_files],
                          val_files=[str(f.path) for f in val_files]), last_path)
         log(f"checkpoint ({reason}) at step {step}: {last_path}")
+
+    def validate_swa() -> None:
+        nonlocal best_swa
+        if swa_model is None or swa_n == 0:
+            return
+        swa_model.load_state_dict(swa_state)
+        v = evaluate(swa_model, chunks, device)
+        if v < best_swa:
+            best_swa = v
+            save_atomic(dict(config=config, model=swa_state, step=step, val=v, swa_n=swa_n,
+                             swa_start=hp["swa_start"], swa_every=hp["swa_every"]), swa_path)
+        log(f"validation at step {step}: swa val {v:.5f} (mean of {swa_n} snapshots"
+            f"{', saved ' + str(swa_path) if v == best_swa else f'; best {best_swa:.5f}'})")
 
     stop = {"signal": None}
 
@@ -495,6 +533,8 @@ def main(argv=None) -> dict:
                 opt.step()
             step += 1
             apply_masks()
+            if swa_model is not None and step >= hp["swa_start"] and step % hp["swa_every"] == 0:
+                swa_update()
             dt = time.time() - t0
             train_seconds += dt
             win_loss += loss.item() if torch.isfinite(loss) else 0.0
@@ -515,6 +555,7 @@ def main(argv=None) -> dict:
                                      val=last_val), best_path)
                 log(f"validation at step {step}: val {last_val:.5f}"
                     f"{' (best)' if improved else f' (best {best_val:.5f})'} in {time.time() - tv:.1f} s")
+                validate_swa()
             if step % args.log_every == 0 or do_val:
                 log(f"step {step} epoch {step * frames_per_step / train_frames:.2f} "
                     f"train {win_loss / max(win_n, 1):.5f} val {'-' if math.isnan(last_val) else f'{last_val:.5f}'} "
@@ -536,6 +577,7 @@ def main(argv=None) -> dict:
             best_val = last_val
             save_atomic(dict(config=config, model=model.state_dict(), step=step, val=last_val), best_path)
         log(f"validation at step {step}: val {last_val:.5f} (best {best_val:.5f})")
+        validate_swa()
     checkpoint(reason)
     return dict(step=step, best_val=best_val, last_val=last_val, history=history, model=model)
 
