@@ -104,10 +104,18 @@ def pnf_features(path, frames: int, nf_expected: int) -> np.ndarray:
     return np.array(f.data[:frames, :f.nf], dtype=np.float32)
 
 
-def load_model(ckpt) -> PercepNet:
+def load_model(ckpt, swa: bool = False) -> PercepNet:
+    """The model of a checkpoint; with `swa`, the running weight mean kept in a last.pt."""
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     model = PercepNet(ck["config"])
-    model.load_state_dict(ck["model"])
+    if swa:
+        if ck.get("swa_model") is None:
+            raise SystemExit(f"{ckpt}: no weight mean in it (train with --swa-start; use last.pt)")
+        print(f"weight mean of {ck['swa_n']} snapshots (steps {ck['hyper']['swa_start']}.."
+              f"{ck['step']}, every {ck['hyper']['swa_every']})")
+        model.load_state_dict(ck["swa_model"])
+    else:
+        model.load_state_dict(ck["model"])
     return model.eval()
 
 
@@ -128,6 +136,8 @@ def main(argv=None) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run directory: uses best.pt, else last.pt")
     src.add_argument("--ckpt", help="checkpoint file (last.pt or best.pt)")
+    p.add_argument("--swa", action="store_true",
+                   help="export the weight mean that --swa-start keeps in the checkpoint (last.pt)")
     p.add_argument("--out", required=True, help="output .pnw")
     p.add_argument("--ref", help="output .pnr (reference inputs and outputs)")
     p.add_argument("--ref-pnf", help=".pnf whose first rows are the reference input")
@@ -139,7 +149,7 @@ def main(argv=None) -> None:
         ckpt = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
     else:
         ckpt = Path(args.ckpt)
-    model = load_model(ckpt)
+    model = load_model(ckpt, args.swa)
     print(f"checkpoint {ckpt}")
     export(model, args.out, args.ref, args.ref_pnf, args.ref_frames)
 

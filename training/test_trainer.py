@@ -374,8 +374,12 @@ def test_weight_averaging_is_the_mean_of_the_snapshots(tmp_path, data):
         assert torch.allclose(ck["swa_model"][k].double(), mean, atol=1e-6), k
     saved = train.load_checkpoint(tmp_path / "a" / "swa.pt")
     assert saved["swa_n"] in (1, 3) and saved["val"] == ck["best_swa_val"]
-    # swa.pt exports like any checkpoint
+    # swa.pt exports like any checkpoint, and --swa exports the mean kept in last.pt
     export.main(["--ckpt", str(tmp_path / "a" / "swa.pt"), "--out", str(tmp_path / "swa.pnw")])
+    export.main(["--ckpt", str(tmp_path / "a" / "last.pt"), "--swa", "--out", str(tmp_path / "mean.pnw")])
+    m = export.load_model(tmp_path / "a" / "last.pt", swa=True)
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, ck["swa_model"][k]), k
 
 
 def test_balanced_noise_list_gives_each_category_a_similar_share():
