@@ -4,7 +4,7 @@
     python training/export.py --run training/runs/small \
         --out weights/percepnet.pnw --ref weights/percepnet.pnr --ref-pnf some_dev_file.pnf
 
---run picks RUN/best.pt (else RUN/last.pt); --ckpt names a checkpoint file instead.
+--run picks RUN/swa.pt (else RUN/best.pt, else RUN/last.pt); --ckpt names a checkpoint file instead.
 The reference input is the first --ref-frames rows (100) of --ref-pnf, or, without one,
 deterministic synthetic features (mean + std x a smooth random walk, seed 0). Its outputs are
 the PyTorch network's, in float32 and eval mode, starting from the zero state (row 0 is the
@@ -134,7 +134,7 @@ def export(model: PercepNet, out, ref=None, ref_pnf=None, ref_frames: int = 100)
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run directory: uses best.pt, else last.pt")
+    src.add_argument("--run", help="run directory: uses swa.pt (the best weight mean), else best.pt, else last.pt")
     src.add_argument("--ckpt", help="checkpoint file (last.pt or best.pt)")
     p.add_argument("--swa", action="store_true",
                    help="export the weight mean that --swa-start keeps in the checkpoint (last.pt)")
@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     if args.run:
         run = Path(args.run)
-        ckpt = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
+        ckpt = next(c for c in (run / "swa.pt", run / "best.pt", run / "last.pt") if c.exists() or c.name == "last.pt")
     else:
         ckpt = Path(args.ckpt)
     model = load_model(ckpt, args.swa)
