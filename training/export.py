@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     if args.run:
         run = Path(args.run)
-        ckpt = next(c for c in (run / "swa.pt", run / "best.pt", run / "last.pt") if c.exists() or c.name == "last.pt")
+        ckpt = next((c for c in (run / "swa.pt", run / "best.pt") if c.exists()), run / "last.pt")
     else:
         ckpt = Path(args.ckpt)
     model = load_model(ckpt, args.swa)

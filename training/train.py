@@ -433,7 +433,7 @@ def main(argv=None) -> dict:
     def swa_update() -> None:
         nonlocal swa_state, swa_n
         cur = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        if swa_state is None or swa_n == 0:
+        if swa_n == 0:
             swa_state, swa_n = cur, 1
             return
         swa_n += 1
@@ -473,12 +473,13 @@ def main(argv=None) -> dict:
             return
         swa_model.load_state_dict(swa_state)
         v = evaluate(swa_model, chunks, device)
-        if v < best_swa:
+        saved = v < best_swa
+        if saved:
             best_swa = v
             save_atomic(dict(config=config, model=swa_state, step=step, val=v, swa_n=swa_n,
                              swa_start=hp["swa_start"], swa_every=hp["swa_every"]), swa_path)
         log(f"validation at step {step}: swa val {v:.5f} (mean of {swa_n} snapshots"
-            f"{', saved ' + str(swa_path) if v == best_swa else f'; best {best_swa:.5f}'})")
+            f"{', saved ' + str(swa_path) if saved else f'; best {best_swa:.5f}'})")
 
     stop = {"signal": None}
 
