@@ -11,15 +11,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use percepnet::bench::{
-    full_size_sparse_timing_network, full_size_timing_network, in_precision, test_signal,
-    DspStages, FULL_SIZE_GRU_DENSITY, PRECISIONS,
-};
 use percepnet::denoiser::{Denoiser, GainEstimator, UnityEstimator, NB_FEATURES};
-use percepnet::ftz::FlushToZero;
+use percepnet::dsp::ftz::FlushToZero;
 use percepnet::model::quant::sparse::prune_blocks;
 use percepnet::model::quant::{Kernel, QuantMatrix};
 use percepnet::model::{embedded_network, Network, NetworkEstimator};
+use percepnet::offline::bench::{
+    full_size_sparse_timing_network, full_size_timing_network, in_precision, test_signal,
+    DspStages, FULL_SIZE_GRU_DENSITY, PRECISIONS,
+};
 use percepnet::{HOP, NB_BANDS};
 
 /// Seconds of test signal the engine and the stages cycle through.

@@ -6,17 +6,12 @@
 //! [`denoiser::Denoiser`] is the streaming engine (no plugin types); [`plugin`] wraps it as a
 //! CLAP/VST3 plugin.
 
-pub mod audio;
-pub mod batch;
-pub mod bench;
-pub mod dataset;
 pub mod denoiser;
 pub mod dsp;
-pub mod ftz;
 pub mod model;
-pub mod oracle;
+pub mod offline;
 pub mod plugin;
-pub mod resample;
+pub mod targets;
 
 /// Internal sample rate in Hz: every other host rate is resampled to this one.
 pub const SAMPLE_RATE: u32 = 48_000;

@@ -868,8 +868,9 @@ fn output_is_finite_at_every_rate_with_the_trained_network() {
 /// resampled from 48 kHz): the level change in dB of its noise-only stretch 0.2-0.5 s and of the
 /// whole file.
 fn denoising_at(rate: u32, seed: u64) -> (f64, f64) {
-    let input = percepnet::resample::resample(&[noisy_example()], percepnet::SAMPLE_RATE, rate)
-        .expect("resample the example");
+    let input =
+        percepnet::offline::resample::resample(&[noisy_example()], percepnet::SAMPLE_RATE, rate)
+            .expect("resample the example");
     let mut plugin = TestPlugin::new();
     plugin.select_channels(1);
     let fs = f64::from(rate);
@@ -1428,7 +1429,7 @@ fn stereo_link_applies_one_set_of_gains_to_both_channels() {
         let input = if rate == SAMPLE_RATE {
             vec![left.clone(), right.clone()]
         } else {
-            percepnet::resample::resample(
+            percepnet::offline::resample::resample(
                 &[left.clone(), right.clone()],
                 percepnet::SAMPLE_RATE,
                 rate as u32,

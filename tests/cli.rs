@@ -194,9 +194,9 @@ fn write_input(path: &Path, format: hound::SampleFormat, bits: u16, rate: u32, c
         sample_format: format,
     };
     if path.extension().unwrap() == "flac" {
-        percepnet::audio::write_flac(path, &chans, spec).unwrap();
+        percepnet::offline::audio::write_flac(path, &chans, spec).unwrap();
     } else {
-        percepnet::audio::write_wav(path, &chans, spec).unwrap();
+        percepnet::offline::audio::write_wav(path, &chans, spec).unwrap();
     }
 }
 

@@ -5,13 +5,13 @@
 mod common;
 use common::parse_reference;
 
-use percepnet::bench::{
-    full_size_sparse_timing_network, full_size_timing_network, FULL_SIZE_GRU_DENSITY,
-};
 use percepnet::denoiser::{BandGains, Denoiser, FrameView, GainEstimator, NB_FEATURES};
 use percepnet::model::quant::sparse::prune_blocks;
 use percepnet::model::quant::{Kernel, QuantMatrix};
 use percepnet::model::{embedded_network, Network, NetworkEstimator, Precision};
+use percepnet::offline::bench::{
+    full_size_sparse_timing_network, full_size_timing_network, FULL_SIZE_GRU_DENSITY,
+};
 use percepnet::{HOP, NB_BANDS};
 
 /// Counts this thread's allocations, so a test can prove a call allocates nothing (tests run
@@ -81,7 +81,7 @@ fn read_example(name: &str) -> Vec<f32> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name);
-    let audio = percepnet::audio::read_audio(&path).expect("example file");
+    let audio = percepnet::offline::audio::read_audio(&path).expect("example file");
     assert_eq!(audio.sample_rate, percepnet::SAMPLE_RATE);
     audio.to_mono()
 }

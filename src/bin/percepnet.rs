@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 
-use percepnet::audio::{self, Audio};
-use percepnet::batch::{self, Destination, PlanOptions, Settings};
 use percepnet::denoiser::DenoiserParams;
 use percepnet::model::{Network, Precision};
-use percepnet::oracle::{self, OracleOptions};
-use percepnet::{bench, dataset};
+use percepnet::offline::audio::{self, Audio};
+use percepnet::offline::batch::{self, Destination, PlanOptions, Settings};
+use percepnet::offline::bench;
+use percepnet::targets::dataset;
+use percepnet::targets::oracle::{self, OracleOptions};
 use percepnet::{HOP, SAMPLE_RATE};
 
 #[derive(Parser)]
@@ -73,6 +74,13 @@ struct FeaturesArgs {
     /// Probability of a random low-pass on the mix (default: the engine's MixConfig).
     #[arg(long, value_parser = probability)]
     p_lowpass: Option<f64>,
+    /// Probability of a sequence of noise and no speech (default: the engine's MixConfig).
+    #[arg(long, value_parser = probability)]
+    p_noise_only: Option<f64>,
+    /// Keep each speech file's own noise floor in the target (by default it is removed, so the
+    /// network learns to silence the pauses).
+    #[arg(long)]
+    keep_floor: bool,
     /// Output .pnf file.
     out: PathBuf,
 }
@@ -245,6 +253,8 @@ fn features_cmd(a: FeaturesArgs) -> Result<()> {
         segment_s: a.segment,
         p_speech_only: a.p_speech_only.unwrap_or(defaults.p_speech_only),
         p_lowpass: a.p_lowpass.unwrap_or(defaults.p_lowpass),
+        p_noise_only: a.p_noise_only.unwrap_or(defaults.p_noise_only),
+        clean_floor: !a.keep_floor,
         ..defaults
     };
     let frames = dataset::generate(&a.out, &speech, &noise, &irs, &cfg, a.seed, a.count)?;

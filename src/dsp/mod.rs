@@ -3,6 +3,7 @@
 
 pub mod bands;
 pub mod comb;
+pub mod ftz;
 pub mod pitch;
 pub mod postfilter;
 pub mod stft;

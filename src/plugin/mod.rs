@@ -27,7 +27,7 @@ use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState};
 
 use crate::denoiser::{Denoiser, DenoiserParams};
-use crate::ftz::FlushToZero;
+use crate::dsp::ftz::FlushToZero;
 use crate::model::{self, NetworkEstimator, Precision};
 
 use bypass::BypassFader;

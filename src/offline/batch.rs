@@ -16,10 +16,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::audio::{self, Audio, Container};
 use crate::denoiser::{Denoiser, DenoiserParams};
 use crate::model::{Network, NetworkEstimator};
-use crate::{resample, LATENCY, SAMPLE_RATE};
+use crate::offline::audio::{self, Audio, Container};
+use crate::offline::resample;
+use crate::{LATENCY, SAMPLE_RATE};
 
 /// Where the outputs go.
 #[derive(Clone, Debug)]

@@ -13,8 +13,8 @@ use realfft::num_complex::Complex32;
 use realfft::RealFftPlanner;
 
 use crate::denoiser::{Denoiser, DenoiserParams, NB_FEATURES};
-use crate::dsp::bands::BAND_CENTERS;
-use crate::oracle::{Oracle, OracleOptions};
+use crate::targets::floor;
+use crate::targets::oracle::{Oracle, OracleOptions};
 use crate::{HOP, LATENCY, NB_BANDS, SAMPLE_RATE};
 
 /// `.pnf` magic and version.
@@ -22,8 +22,6 @@ pub const FEATURES_MAGIC: &[u8; 8] = b"PNFEAT01";
 pub const FEATURES_VERSION: u32 = 1;
 /// f32 values per record: features, gains, strengths, care mask.
 pub const RECORD_LEN: usize = NB_FEATURES + 3 * NB_BANDS;
-/// Bin width in Hz of the band centres.
-const BIN_HZ: f32 = SAMPLE_RATE as f32 / (2 * HOP) as f32;
 /// Reverberant speech: the target keeps the direct sound and early reflections (50 ms).
 const EARLY_REFLECTIONS_S: f32 = 0.05;
 
@@ -77,6 +75,9 @@ pub struct MixConfig {
     pub p_reverb: f64,
     /// Probability of a random low-pass on the mix.
     pub p_lowpass: f64,
+    /// Remove each speech file's stationary noise floor from the target ([`floor`]); the
+    /// input keeps the recording as it is.
+    pub clean_floor: bool,
 }
 
 impl Default for MixConfig {
@@ -91,13 +92,14 @@ impl Default for MixConfig {
             p_speech_only: 0.10,
             p_reverb: 0.2,
             p_lowpass: 0.15,
+            clean_floor: true,
         }
     }
 }
 
 /// Reads a 48 kHz WAV or FLAC file as mono.
 fn load(path: &Path) -> Result<Vec<f32>> {
-    let a = crate::audio::read_audio(path)?;
+    let a = crate::offline::audio::read_audio(path)?;
     if a.sample_rate != SAMPLE_RATE {
         bail!(
             "{}: {} Hz, training sources must be {} Hz",
@@ -123,11 +125,13 @@ pub fn biquad(x: &mut [f32], b: [f32; 2], a: [f32; 2]) {
 }
 
 /// A random spectral tilt/colouring as in RNNoise: a second-order filter with zeros and
-/// poles drawn in [-3/8, 3/8] (always stable).
-pub fn random_filter(rng: &mut StdRng, x: &mut [f32]) {
+/// poles drawn in [-3/8, 3/8] (always stable), applied to every signal of `xs`.
+pub fn random_filter(rng: &mut StdRng, xs: &mut [&mut Vec<f32>]) {
     let mut r = || rng.random_range(-0.375f32..0.375);
     let (b, a) = ([r(), r()], [r(), r()]);
-    biquad(x, b, a);
+    for x in xs {
+        biquad(x, b, a);
+    }
 }
 
 /// Second-order Butterworth low-pass at `fc` Hz (bilinear transform), in place.
@@ -171,37 +175,58 @@ fn energy(x: &[f32]) -> f32 {
     x.iter().map(|v| v * v).sum()
 }
 
-/// Fills `len` samples with random excerpts of random sources, with short random gaps.
+/// `len` samples made of random excerpts of random sources: as recorded, and (when asked)
+/// with each file's noise floor removed; the lowest bandwidth among the files used.
+struct Filled {
+    raw: Vec<f32>,
+    clean: Option<Vec<f32>>,
+    bandwidth_hz: f32,
+}
+
+/// Fills `len` samples with random excerpts of random sources, with short random gaps when
+/// `gaps` (speech). With `clean_floor`, also the same excerpts with their floor removed.
 fn fill_from(
     rng: &mut StdRng,
     sources: &[Source],
     len: usize,
     gaps: bool,
-) -> Result<(Vec<f32>, f32)> {
-    let mut out = Vec::with_capacity(len);
-    let mut bandwidth = f32::MAX;
-    while out.len() < len {
+    clean_floor: bool,
+) -> Result<Filled> {
+    let mut raw = Vec::with_capacity(len);
+    let mut clean = clean_floor.then(|| Vec::with_capacity(len));
+    let mut bandwidth_hz = f32::MAX;
+    while raw.len() < len {
         let s = &sources[rng.random_range(0..sources.len())];
         let audio = load(&s.path)?;
         if audio.is_empty() {
             continue;
         }
-        bandwidth = bandwidth.min(s.bandwidth_hz);
+        bandwidth_hz = bandwidth_hz.min(s.bandwidth_hz);
         let start = if audio.len() > len {
             rng.random_range(0..audio.len() - len / 2)
         } else {
             0
         };
-        let take = (audio.len() - start).min(len - out.len());
-        out.extend_from_slice(&audio[start..start + take]);
+        let take = (audio.len() - start).min(len - raw.len());
+        raw.extend_from_slice(&audio[start..start + take]);
+        if let Some(c) = clean.as_mut() {
+            c.extend_from_slice(&floor::remove_floor(&audio)[start..start + take]);
+        }
         if gaps && rng.random_bool(0.3) {
             let gap = rng
                 .random_range(0..SAMPLE_RATE as usize / 2)
-                .min(len - out.len());
-            out.extend(std::iter::repeat_n(0.0, gap));
+                .min(len - raw.len());
+            raw.extend(std::iter::repeat_n(0.0, gap));
+            if let Some(c) = clean.as_mut() {
+                c.extend(std::iter::repeat_n(0.0, gap));
+            }
         }
     }
-    Ok((out, bandwidth))
+    Ok(Filled {
+        raw,
+        clean,
+        bandwidth_hz,
+    })
 }
 
 /// One augmented training pair: the noisy input, the target speech and its bandwidth.
@@ -220,12 +245,17 @@ pub fn make_mix(
     cfg: &MixConfig,
 ) -> Result<Mix> {
     let len = (cfg.segment_s * SAMPLE_RATE as f32) as usize;
-    let (mut s, bandwidth) = fill_from(rng, speech, len, true)?;
-    let (mut n, _) = fill_from(rng, noise, len, false)?;
-    random_filter(rng, &mut s);
-    random_filter(rng, &mut n);
+    let Filled {
+        raw: mut s,
+        clean,
+        bandwidth_hz: bandwidth,
+    } = fill_from(rng, speech, len, true, cfg.clean_floor)?;
+    let mut n = fill_from(rng, noise, len, false, false)?.raw;
+    // The target is the speech without its recording's floor, filtered like the input.
+    let mut target = clean.unwrap_or_else(|| s.clone());
+    random_filter(rng, &mut [&mut s, &mut target]);
+    random_filter(rng, &mut [&mut n]);
     // Reverberation: the input hears the whole response, the target only its early part.
-    let mut target = s.clone();
     if !irs.is_empty() && rng.random_bool(cfg.p_reverb) {
         let h = &irs[rng.random_range(0..irs.len())];
         let peak = h
@@ -237,9 +267,8 @@ pub fn make_mix(
             )
             .0;
         let early = (peak + (EARLY_REFLECTIONS_S * SAMPLE_RATE as f32) as usize).min(h.len());
-        let wet = fft_convolve(&s, h);
-        target = fft_convolve(&s, &h[..early]);
-        s = wet;
+        s = fft_convolve(&s, h);
+        target = fft_convolve(&target, &h[..early]);
     }
     // Levels: speech at a random level, noise at a random SNR.
     let es = energy(&target).max(1e-9);
@@ -275,7 +304,9 @@ pub fn make_mix(
 }
 
 /// Runs the engine with the oracle on one mix and appends one record per hop to `out`.
-/// Bands whose centre lies above the speech bandwidth are "don't care".
+/// Every band counts where the mix has energy, also above the speech's bandwidth: there the
+/// target is the (near-zero) gain that removes the noise, which the network must learn for
+/// band-limited voices in fullband noise.
 pub fn mix_records(mix: &Mix, out: &mut Vec<f32>) {
     let mut engine = Denoiser::new(Oracle::new(OracleOptions { comb: true }));
     engine.set_params(DenoiserParams {
@@ -297,10 +328,7 @@ pub fn mix_records(mix: &Mix, out: &mut Vec<f32>) {
         out.extend_from_slice(&o.features);
         out.extend_from_slice(&o.targets.gain);
         out.extend_from_slice(&o.targets.strength);
-        for (b, care) in o.care.iter().enumerate() {
-            let in_band = BAND_CENTERS[b] as f32 * BIN_HZ <= mix.bandwidth_hz;
-            out.push(if *care && in_band { 1.0 } else { 0.0 });
-        }
+        out.extend(o.care.iter().map(|&c| if c { 1.0 } else { 0.0 }));
     }
 }
 

@@ -7,9 +7,9 @@
 use std::time::Instant;
 
 use crate::denoiser::{BandAnalysis, Denoiser, Timeline, UnityEstimator, NB_FEATURES};
+use crate::dsp::ftz::FlushToZero;
 use crate::dsp::pitch::PitchTracker;
 use crate::dsp::stft::{Spectrum, Stft, ZERO_SPECTRUM};
-use crate::ftz::FlushToZero;
 use crate::model::quant::Kernel;
 use crate::model::{Network, NetworkEstimator, Precision, Shape, Weights};
 use crate::{HOP, NB_BANDS, SAMPLE_RATE, WINDOW};
