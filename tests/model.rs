@@ -30,6 +30,42 @@ fn weights_round_trip() {
     let back = Weights::parse(&bytes).expect("parse");
     assert_eq!(back.shape, w.shape);
     assert_eq!(back.tensors, w.tensors);
+    assert_eq!(bytes[8], 1, "no presence head: version 1");
+    assert!(back.presence.is_none());
+    assert!(Network::from_bytes(&bytes).unwrap().presence().is_none());
+}
+
+#[test]
+fn presence_head_round_trips_and_gives_a_probability() {
+    let mut w = Weights::pseudo_random(tiny(), 7);
+    let gru = w.shape.gru;
+    w.presence = Some(((0..gru).map(|i| (i as f32 * 0.37).sin()).collect(), 0.25));
+    let bytes = w.to_bytes();
+    assert_eq!(bytes[8], 2, "a presence head makes version 2");
+    let back = Weights::parse(&bytes).expect("parse");
+    assert_eq!(back.presence, w.presence);
+    assert_eq!(back.tensors, w.tensors);
+    let mut net = Network::from_bytes(&bytes).unwrap();
+    let (mut g, mut r) = ([0.0; NB_BANDS], [0.0; NB_BANDS]);
+    let mut seen = Vec::new();
+    for j in 0..20 {
+        let f: Vec<f32> = (0..NB_FEATURES)
+            .map(|i| ((i * 7 + j * 13) % 17) as f32 / 8.0 - 1.0)
+            .collect();
+        net.forward(&f, &mut g, &mut r);
+        let p = net.presence().expect("presence head");
+        assert!((0.0..=1.0).contains(&p));
+        seen.push(p);
+    }
+    assert!(
+        seen.iter().any(|&p| p != seen[0]),
+        "presence follows the input"
+    );
+    // A truncated presence head is refused.
+    assert!(matches!(
+        Weights::parse(&bytes[..bytes.len() - 4]).unwrap_err(),
+        WeightsError::Truncated { .. }
+    ));
 }
 
 #[test]
@@ -127,7 +163,9 @@ fn rust_network_matches_the_trainer_reference_outputs() {
     let mut max_err = 0.0f32;
     for (x, want) in inputs.iter().zip(&outputs) {
         net.forward(x, &mut g, &mut r);
-        for (a, b) in g.iter().chain(&r).zip(want) {
+        // Version 2 references end with the presence, which the network then must have.
+        let presence = (want.len() > 2 * NB_BANDS).then(|| net.presence().expect("presence head"));
+        for (a, b) in g.iter().chain(&r).chain(presence.as_ref()).zip(want) {
             max_err = max_err.max((a - b).abs());
         }
     }

@@ -27,10 +27,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import SHAPE_KEYS, PercepNet  # noqa: E402
+from model import SHAPE_KEYS, PercepNet, has_presence  # noqa: E402
 
 PNW_MAGIC = b"PNWEIGHT"
-PNR_MAGIC = b"PNREF001"
+# .pnr version 1 holds gains and strengths per frame; version 2 adds the presence.
+PNR_MAGIC = {False: b"PNREF001", True: b"PNREF002"}
 
 
 def _f32(t) -> bytes:
@@ -39,9 +40,10 @@ def _f32(t) -> bytes:
 
 
 def write_pnw(model: PercepNet, path) -> int:
-    """Write `model` as `.pnw`; returns the byte count."""
+    """Write `model` as `.pnw` (version 2 with a presence head, else 1); returns the byte count."""
     c = model.config
-    parts = [PNW_MAGIC, struct.pack("<I", 1), struct.pack("<11I", *[c[k] for k in SHAPE_KEYS]),
+    version = 2 if has_presence(c) else 1
+    parts = [PNW_MAGIC, struct.pack("<I", version), struct.pack("<11I", *[c[k] for k in SHAPE_KEYS]),
              _f32(model.feat_mean), _f32(model.feat_std)]
     for _name, t in model.export_tensors():
         parts.append(struct.pack("<I", t.dim()))
@@ -58,22 +60,24 @@ def write_pnw(model: PercepNet, path) -> int:
 
 @torch.no_grad()
 def reference_outputs(model: PercepNet, feats: np.ndarray) -> np.ndarray:
-    """feats [F, NF] raw -> [F, 2 NB] (gains then strengths), float32, eval mode, CPU."""
+    """feats [F, NF] raw -> [F, 2 NB] (gains then strengths; then the presence, [F, 2 NB + 1],
+    with a presence head), float32, eval mode, CPU."""
     model = model.float().cpu().eval()
     x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None]
-    g, r = model(x)
-    return torch.cat([g[0], r[0]], dim=1).numpy().astype(np.float32)
+    g, r, p = model(x, with_presence=True)
+    cols = [g[0], r[0]] + ([p[0][:, None]] if has_presence(model.config) else [])
+    return torch.cat(cols, dim=1).numpy().astype(np.float32)
 
 
 def write_pnr(path, feats: np.ndarray, outputs: np.ndarray) -> None:
     feats = np.ascontiguousarray(feats, dtype="<f4")
     outputs = np.ascontiguousarray(outputs, dtype="<f4")
     frames, nf = feats.shape
-    assert outputs.shape[0] == frames and outputs.shape[1] % 2 == 0
-    nb = outputs.shape[1] // 2
+    assert outputs.shape[0] == frames
+    nb, presence = outputs.shape[1] // 2, outputs.shape[1] % 2 == 1
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    blob = PNR_MAGIC + struct.pack("<3I", frames, nf, nb) + feats.tobytes() + outputs.tobytes()
+    blob = PNR_MAGIC[presence] + struct.pack("<3I", frames, nf, nb) + feats.tobytes() + outputs.tobytes()
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(blob)
     tmp.replace(path)

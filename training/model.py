@@ -8,6 +8,8 @@
       -> gru_layers x GRU G
       -> gain head:     GRU Hg -> dense NB -> sigmoid   (g_b)
       -> strength head: GRU Hr -> dense NB -> sigmoid   (r_b)
+      -> presence head: dense 1 -> sigmoid on the trunk's output (speech presence of the
+         frame, for the voice gate; only when config["presence"] is 1, `.pnw` version 2)
 
 Everything is strictly causal in rows: the output at row j depends on rows <= j only. The
 engine's one frame of lookahead comes from the data layout (row j's targets describe frame
@@ -43,8 +45,10 @@ SHAPE_KEYS = ("nf", "nb", "dense", "conv1", "conv1_kernel", "conv2", "conv2_kern
               "gru", "gru_layers", "head_g", "head_r")
 
 
-def make_config(preset: str = "small", nf: int = NF_DEFAULT, nb: int = NB_DEFAULT, **overrides) -> dict:
-    """A full config dict (all SHAPE_KEYS) from a preset name plus overrides (None = keep)."""
+def make_config(preset: str = "small", nf: int = NF_DEFAULT, nb: int = NB_DEFAULT,
+                presence: bool = True, **overrides) -> dict:
+    """A full config dict (all SHAPE_KEYS, plus "presence": 1 with a presence head) from a
+    preset name plus overrides (None = keep)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     cfg = dict(nf=nf, nb=nb, conv1_kernel=5, conv2_kernel=3)
@@ -54,13 +58,21 @@ def make_config(preset: str = "small", nf: int = NF_DEFAULT, nb: int = NB_DEFAUL
             raise ValueError(f"unknown config key {k!r}")
         if v is not None:
             cfg[k] = int(v)
-    return {k: int(cfg[k]) for k in SHAPE_KEYS}
+    out = {k: int(cfg[k]) for k in SHAPE_KEYS}
+    out["presence"] = int(bool(presence))
+    return out
+
+
+def has_presence(config: dict) -> bool:
+    """Whether a config has the presence head (configs from before it have no key)."""
+    return bool(config.get("presence", 0))
 
 
 class PercepNet(nn.Module):
     def __init__(self, config: dict):
         super().__init__()
         c = {k: int(config[k]) for k in SHAPE_KEYS}
+        c["presence"] = int(has_presence(config))
         self.config = c
         nf, nb = c["nf"], c["nb"]
         self.register_buffer("feat_mean", torch.zeros(nf))
@@ -78,6 +90,7 @@ class PercepNet(nn.Module):
         self.dense_g = nn.Linear(c["head_g"], nb)
         self.gru_r = nn.GRU(width_in, c["head_r"], batch_first=True)
         self.dense_r = nn.Linear(c["head_r"], nb)
+        self.dense_p = nn.Linear(width_in, 1) if c["presence"] else None
 
     def set_normalisation(self, mean, std) -> None:
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -88,8 +101,9 @@ class PercepNet(nn.Module):
         # x: [B, C, T]; k - 1 zeros on the left only, so output j reads inputs j-k+1..j.
         return torch.tanh(conv(F.pad(x, (conv.kernel_size[0] - 1, 0))))
 
-    def forward(self, feats: torch.Tensor, return_logits: bool = False):
-        """feats [B, T, NF] raw features -> (g, r), each [B, T, NB] (or their logits)."""
+    def forward(self, feats: torch.Tensor, return_logits: bool = False, with_presence: bool = False):
+        """feats [B, T, NF] raw features -> (g, r), each [B, T, NB] (or their logits); with
+        `with_presence`, also the presence [B, T] (or its logit; zeros without the head)."""
         x = (feats - self.feat_mean) / self.feat_std
         x = torch.tanh(self.dense(x))              # [B, T, D]
         x = x.transpose(1, 2)                      # [B, D, T]
@@ -102,6 +116,12 @@ class PercepNet(nn.Module):
         hr, _ = self.gru_r(x)
         g_logit = self.dense_g(hg)
         r_logit = self.dense_r(hr)
+        if with_presence:
+            p_logit = (self.dense_p(x)[..., 0] if self.dense_p is not None
+                       else torch.zeros(x.shape[:2], dtype=x.dtype, device=x.device))
+            if return_logits:
+                return g_logit, r_logit, p_logit
+            return torch.sigmoid(g_logit), torch.sigmoid(r_logit), torch.sigmoid(p_logit)
         if return_logits:
             return g_logit, r_logit
         return torch.sigmoid(g_logit), torch.sigmoid(r_logit)
@@ -122,6 +142,8 @@ class PercepNet(nn.Module):
         out += [("dense_g.weight", self.dense_g.weight), ("dense_g.bias", self.dense_g.bias)]
         out += gru_tensors("gru_r", self.gru_r)
         out += [("dense_r.weight", self.dense_r.weight), ("dense_r.bias", self.dense_r.bias)]
+        if self.dense_p is not None:
+            out += [("dense_p.weight", self.dense_p.weight), ("dense_p.bias", self.dense_p.bias)]
         return out
 
     def num_weights(self) -> int:
@@ -151,6 +173,24 @@ def percepnet_loss(g_logit, r_logit, g_target, r_target, care, reduce: bool = Tr
     per_band = d2 + C4 * d2 * d2 + (omr_t - one_minus_r_hat) ** 2
     total = (per_band * care).sum()
     n = care.sum()
+    if not reduce:
+        return total, n
+    return total / n.clamp_min(1.0)
+
+
+# Weight of the presence loss against the band loss: the head is one dense layer on the trunk,
+# so a small weight trains it without pulling the trunk away from the gains.
+PRESENCE_WEIGHT = 0.1
+
+
+def presence_loss(p_logit, p_target, reduce: bool = True):
+    """Binary cross-entropy of the presence logits against 0/1 labels, over the frames whose
+    label is known (>= 0; `.pnf` version 1 files have no labels and give -1).
+    With reduce=False returns (sum of losses, number of labelled frames)."""
+    known = (p_target >= 0).to(p_logit.dtype)
+    bce = F.binary_cross_entropy_with_logits(p_logit, p_target.clamp(0.0, 1.0), reduction="none")
+    total = (bce * known).sum()
+    n = known.sum()
     if not reduce:
         return total, n
     return total / n.clamp_min(1.0)

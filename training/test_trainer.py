@@ -56,9 +56,16 @@ def synthetic_rows(frames: int, seed: int, bandwidth: int = NB) -> np.ndarray:
     return rows
 
 
+def with_presence(rows: np.ndarray) -> np.ndarray:
+    """Version 2 rows: the presence label is 1 where the mean log energy of row j is high."""
+    label = (rows[:, :NB].mean(1) > -2.0).astype(np.float32)
+    return np.concatenate([rows, label[:, None]], axis=1)
+
+
 def write_pnf(path: Path, rows: np.ndarray) -> Path:
+    version = 2 if rows.shape[1] == NF + 3 * NB + 1 else 1
     with open(path, "wb") as f:
-        f.write(b"PNFEAT01" + struct.pack("<4I", 1, NF, NB, rows.shape[0]))
+        f.write(b"PNFEAT01" + struct.pack("<4I", version, NF, NB, rows.shape[0]))
         f.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
     return path
 
@@ -81,10 +88,11 @@ def read_pnw(path):
     buf = Path(path).read_bytes()
     assert buf[:8] == b"PNWEIGHT"
     (version,) = struct.unpack_from("<I", buf, 8)
-    assert version == 1
+    assert version in (1, 2)
     names = ("nf", "nb", "dense", "conv1", "conv1_kernel", "conv2", "conv2_kernel",
              "gru", "gru_layers", "head_g", "head_r")
     shape = dict(zip(names, struct.unpack_from("<11I", buf, 12)))
+    shape["presence"] = int(version == 2)
     off = 56
     nf = shape["nf"]
     mean = np.frombuffer(buf, "<f4", nf, off).astype(np.float64)
@@ -114,17 +122,21 @@ def read_pnw(path):
     w["dense_g_w"], w["dense_g_b"] = tensor(), tensor()
     w["gru_r"] = gru()
     w["dense_r_w"], w["dense_r_b"] = tensor(), tensor()
+    if version == 2:
+        w["dense_p_w"], w["dense_p_b"] = tensor(), tensor()
     assert off == len(buf), "trailing bytes after the last tensor"
     return shape, w
 
 
 def read_pnr(path):
     buf = Path(path).read_bytes()
-    assert buf[:8] == b"PNREF001"
+    assert buf[:8] in (b"PNREF001", b"PNREF002")
+    cols_extra = 1 if buf[:8] == b"PNREF002" else 0
     frames, nf, nb = struct.unpack_from("<3I", buf, 8)
+    cols = 2 * nb + cols_extra
     feats = np.frombuffer(buf, "<f4", frames * nf, 20).reshape(frames, nf)
-    outs = np.frombuffer(buf, "<f4", frames * 2 * nb, 20 + 4 * frames * nf).reshape(frames, 2 * nb)
-    assert len(buf) == 20 + 4 * frames * (nf + 2 * nb)
+    outs = np.frombuffer(buf, "<f4", frames * cols, 20 + 4 * frames * nf).reshape(frames, cols)
+    assert len(buf) == 20 + 4 * frames * (nf + cols)
     return feats, outs
 
 
@@ -158,7 +170,7 @@ def np_gru(x, p):
 
 
 def numpy_forward(w, feats):
-    """feats [T, NF] raw -> [T, 2 NB] gains then strengths."""
+    """feats [T, NF] raw -> [T, 2 NB] gains then strengths (then the presence, with its head)."""
     x = (feats.astype(np.float64) - w["mean"]) / w["std"]
     x = np.tanh(x @ w["dense_w"].T + w["dense_b"])
     x = np_conv_causal(x, w["conv1_w"], w["conv1_b"])
@@ -167,7 +179,10 @@ def numpy_forward(w, feats):
         x = np_gru(x, p)
     g = _sigmoid(np_gru(x, w["gru_g"]) @ w["dense_g_w"].T + w["dense_g_b"])
     r = _sigmoid(np_gru(x, w["gru_r"]) @ w["dense_r_w"].T + w["dense_r_b"])
-    return np.concatenate([g, r], axis=1)
+    cols = [g, r]
+    if "dense_p_w" in w:
+        cols.append(_sigmoid(x @ w["dense_p_w"].T + w["dense_p_b"]))
+    return np.concatenate(cols, axis=1)
 
 
 def tiny_model(seed=0) -> PercepNet:
@@ -211,7 +226,7 @@ def test_export_matches_numpy_reference(tmp_path, data):
     assert shape == m.config
     assert np.array_equal(w["mean"], m.feat_mean.numpy().astype(np.float64))
     feats, outs = read_pnr(pnr)
-    assert feats.shape == (120, NF) and outs.shape == (120, 2 * NB)
+    assert feats.shape == (120, NF) and outs.shape == (120, 2 * NB + 1)
     assert np.array_equal(feats, synthetic_rows(1500, 3)[:120, :NF])
     ref = numpy_forward(w, feats)
     assert np.abs(ref - outs).max() <= 1e-5
@@ -317,6 +332,40 @@ def test_resume_continues_exactly(tmp_path, data):
     for k in sa:
         assert torch.equal(sa[k], sb[k]), k
     assert [h for h in a["history"] if h[0] % 10 == 0] == [h for h in b2["history"] if h[0] % 10 == 0]
+
+
+def test_presence_head_learns_and_v1_files_carry_no_label(tmp_path, data):
+    d = tmp_path / "v2"
+    (d / "train").mkdir(parents=True)
+    (d / "val").mkdir()
+    write_pnf(d / "train" / "a.pnf", with_presence(synthetic_rows(3000, 1)))
+    write_pnf(d / "train" / "old.pnf", synthetic_rows(2000, 2))   # version 1: no labels
+    write_pnf(d / "val" / "c.pnf", with_presence(synthetic_rows(1500, 3)))
+    f1 = train.PnfFile(d / "train" / "old.pnf")
+    assert f1.version == 1 and np.all(f1.rows(5, 3)[:, -1] == -1.0)
+    out = train.main(common_args(d, tmp_path / "run") + ["--max-steps", "300", "--val-every", "300",
+                                                         "--lr", "3e-3", "--lr-decay", "0"])
+    chunks = train.validation_chunks(train.open_all([d / "val"]), 200, 1500)
+    pres = {}
+    train.evaluate(out["model"], chunks, "cpu", presence=pres)
+    labels = with_presence(synthetic_rows(1500, 3))[:, -1]
+    chance = max(labels.mean(), 1 - labels.mean())
+    print(f"presence accuracy {pres['accuracy']:.3f} (chance {chance:.3f})")
+    assert pres["accuracy"] > chance + 0.5 * (1 - chance), pres
+
+
+def test_init_starts_from_a_checkpoint_without_presence(tmp_path, data):
+    old = train.main(common_args(data, tmp_path / "old") + ["--max-steps", "20"])
+    m_old = old["model"]
+    torch.save(dict(config={k: v for k, v in m_old.config.items() if k != "presence"},
+                    model={k: v for k, v in m_old.state_dict().items() if not k.startswith("dense_p")}),
+               tmp_path / "old.pt")
+    new = train.main(common_args(data, tmp_path / "new") + ["--max-steps", "0", "--init", str(tmp_path / "old.pt")])
+    sn = new["model"].state_dict()
+    for k, v in m_old.state_dict().items():
+        if not k.startswith("dense_p"):
+            assert torch.equal(v, sn[k]), k   # weights and normalisation taken over
+    assert "dense_p.weight" in sn
 
 
 def test_block_mask_keeps_the_largest_blocks():

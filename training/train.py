@@ -36,7 +36,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import PRESETS, SHAPE_KEYS, PercepNet, make_config, percepnet_loss  # noqa: E402
+from model import (PRESENCE_WEIGHT, PRESETS, SHAPE_KEYS, PercepNet, has_presence,  # noqa: E402
+                   make_config, percepnet_loss, presence_loss)
 
 PNF_MAGIC = b"PNFEAT01"
 PNF_HEADER = 24
@@ -47,7 +48,11 @@ STD_FLOOR = 0.05  # smallest feature scale: a (nearly) constant feature must not
 # .pnf files
 
 class PnfFile:
-    """One `.pnf` file as a read-only memmap of [F, NF + 3 NB] float32 records."""
+    """One `.pnf` file as a read-only memmap of [F, NF + 3 NB (+ 1)] float32 records.
+
+    Version 1 records hold features, gains, strengths and care; version 2 adds the frame's
+    speech presence label. `rows` gives both as [n, NF + 3 NB + 1], version 1 with presence
+    -1 (unknown: no presence loss)."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -56,25 +61,36 @@ class PnfFile:
         if len(head) < PNF_HEADER or head[:8] != PNF_MAGIC:
             raise ValueError(f"{self.path}: not a .pnf file (bad magic)")
         version, nf, nb, frames = np.frombuffer(head, dtype="<u4", count=4, offset=8)
-        if version != 1:
-            raise ValueError(f"{self.path}: .pnf version {version}, expected 1")
+        if version not in (1, 2):
+            raise ValueError(f"{self.path}: .pnf version {version}, expected 1 or 2")
+        self.version = int(version)
         self.nf, self.nb, self.frames = int(nf), int(nb), int(frames)
-        self.rec = self.nf + 3 * self.nb
+        self.file_rec = self.nf + 3 * self.nb + (1 if version == 2 else 0)
+        self.rec = self.nf + 3 * self.nb + 1
         size = self.path.stat().st_size
-        expected = PNF_HEADER + 4 * self.frames * self.rec
+        expected = PNF_HEADER + 4 * self.frames * self.file_rec
         if size != expected:
             raise ValueError(f"{self.path}: {size} bytes, header says {expected}")
         if self.frames > 0:
             self.data = np.memmap(self.path, dtype="<f4", mode="r", offset=PNF_HEADER,
-                                  shape=(self.frames, self.rec))
+                                  shape=(self.frames, self.file_rec))
         else:
-            self.data = np.zeros((0, self.rec), dtype="<f4")
+            self.data = np.zeros((0, self.file_rec), dtype="<f4")
+
+    def rows(self, start: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Records start..start+n as [n, rec] float32 (presence -1 for version 1 files)."""
+        if out is None:
+            out = np.empty((n, self.rec), dtype=np.float32)
+        out[:, :self.file_rec] = self.data[start:start + n]
+        if self.file_rec < self.rec:
+            out[:, self.file_rec:] = -1.0
+        return out
 
     def split(self, rows: np.ndarray):
-        """rows [..., rec] -> features, gain, strength, care."""
+        """rows [..., rec] -> features, gain, strength, care, presence."""
         nf, nb = self.nf, self.nb
         return (rows[..., :nf], rows[..., nf:nf + nb], rows[..., nf + nb:nf + 2 * nb],
-                rows[..., nf + 2 * nb:nf + 3 * nb])
+                rows[..., nf + 2 * nb:nf + 3 * nb], rows[..., nf + 3 * nb])
 
 
 def find_pnf(paths) -> list[Path]:
@@ -164,7 +180,7 @@ class Sampler:
         for b, i in enumerate(idx):
             fi = int(np.searchsorted(self.cum, i, side="right"))
             start = int(i - (self.cum[fi - 1] if fi else 0))
-            out[b] = self.files[fi].data[start:start + self.seq_len]
+            self.files[fi].rows(start, self.seq_len, out[b])
         return out
 
 
@@ -194,25 +210,35 @@ def validation_chunks(files, seq: int, max_frames: int):
 
 
 @torch.no_grad()
-def evaluate(model, chunks, device, batch: int = 32) -> float:
-    """Masked loss over all validation chunks (sum of per-band losses / sum of care)."""
+def evaluate(model, chunks, device, batch: int = 32, presence: dict | None = None) -> float:
+    """Masked loss over all validation chunks (sum of per-band losses / sum of care). With a
+    `presence` dict and a presence head, also fills in its loss and accuracy at 0.5."""
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64)
     n = torch.zeros((), dtype=torch.float64)
+    p_total = p_n = p_right = 0.0
     by_len = {}
     for c in chunks:
         by_len.setdefault(c[2], []).append(c)
     for length, cs in by_len.items():
         for a in range(0, len(cs), batch):
             part = cs[a:a + batch]
-            rows = np.stack([f.data[s:s + length] for f, s, _ in part]).astype(np.float32)
-            feats, g, r, care = to_tensors(rows, part[0][0], device)
-            gl, rl = model(feats, return_logits=True)
+            rows = np.stack([f.rows(s, length) for f, s, _ in part])
+            feats, g, r, care, p = to_tensors(rows, part[0][0], device)
+            gl, rl, pl = model(feats, return_logits=True, with_presence=True)
             t, m = percepnet_loss(gl, rl, g, r, care, reduce=False)
             total += t.double().cpu()
             n += m.double().cpu()
+            if presence is not None and has_presence(model.config):
+                pt, pn = presence_loss(pl, p, reduce=False)
+                p_total += float(pt)
+                p_n += float(pn)
+                p_right += float((((pl > 0).float() == p) & (p >= 0)).sum())
     model.train(was_training)
+    if presence is not None:
+        presence.update(loss=p_total / p_n if p_n else float("nan"),
+                        accuracy=p_right / p_n if p_n else float("nan"))
     return float(total / n) if n > 0 else float("nan")
 
 
@@ -285,6 +311,8 @@ def parse_args(argv=None):
     p.add_argument("--train", nargs="+", help=".pnf files or directories of them")
     p.add_argument("--val", nargs="+", help="held-apart dev .pnf files or directories")
     p.add_argument("--run", required=True, help="run directory (checkpoints, stats, log)")
+    p.add_argument("--init", help="new run only: start from this checkpoint's weights and feature "
+                   "normalisation (heads it lacks, e.g. presence, start fresh); fresh optimiser")
     p.add_argument("--resume", action="store_true",
                    help="continue from RUN/last.pt (starts fresh if there is none)")
     g = p.add_argument_group("model (fixed for a run)")
@@ -392,9 +420,20 @@ def main(argv=None) -> dict:
     else:
         config = make_config(hp["preset"], nf=f0.nf, nb=f0.nb,
                              **{k: hp[k] for k in SHAPE_KEYS if k in hp})
+    init = load_checkpoint(args.init) if (args.init and ck is None) else None
+    if init is not None:
+        mismatch = {k: (init["config"][k], config[k]) for k in SHAPE_KEYS
+                    if init["config"][k] != config[k]}
+        if mismatch:
+            raise SystemExit(f"--init {args.init}: other widths than this run {mismatch}")
     torch.manual_seed(hp["seed"])
     model = PercepNet(config)
-    if ck is None:
+    if init is not None:
+        missing, unexpected = model.load_state_dict(init["model"], strict=False)
+        if unexpected:
+            raise SystemExit(f"--init {args.init}: tensors this model lacks: {unexpected}")
+        log(f"initialised from {args.init} (its feature normalisation kept); fresh: {missing}")
+    elif ck is None:
         mean, std = feature_stats(train_files, run / "stats.json", log)
         model.set_normalisation(mean, std)
     model.to(device)
@@ -517,9 +556,11 @@ def main(argv=None) -> dict:
             lr = hp["lr"] / (1.0 + hp["lr_decay"] * step)
             for group in opt.param_groups:
                 group["lr"] = lr
-            feats, g, r, care = to_tensors(sampler.batch(rng, hp["batch"]), f0, device)
-            gl, rl = model(feats, return_logits=True)
+            feats, g, r, care, p = to_tensors(sampler.batch(rng, hp["batch"]), f0, device)
+            gl, rl, pl = model(feats, return_logits=True, with_presence=True)
             loss = percepnet_loss(gl, rl, g, r, care)
+            if has_presence(config):
+                loss = loss + PRESENCE_WEIGHT * presence_loss(pl, p)
             opt.zero_grad(set_to_none=True)
             if not torch.isfinite(loss):
                 # a corrupt batch must not poison the weights: skip it (the step still counts)
@@ -547,7 +588,8 @@ def main(argv=None) -> dict:
             do_val = bool(chunks) and step % val_every == 0
             if do_val:
                 tv = time.time()
-                last_val = evaluate(model, chunks, device)
+                pres = {}
+                last_val = evaluate(model, chunks, device, presence=pres)
                 history.append((step, last_val))
                 improved = last_val < best_val
                 if improved:
@@ -555,7 +597,9 @@ def main(argv=None) -> dict:
                     save_atomic(dict(config=config, model=model.state_dict(), step=step,
                                      val=last_val), best_path)
                 log(f"validation at step {step}: val {last_val:.5f}"
-                    f"{' (best)' if improved else f' (best {best_val:.5f})'} in {time.time() - tv:.1f} s")
+                    f"{' (best)' if improved else f' (best {best_val:.5f})'} in {time.time() - tv:.1f} s"
+                    + (f"; presence loss {pres['loss']:.4f}, accuracy {pres['accuracy']:.4f}"
+                       if has_presence(config) else ""))
                 validate_swa()
             if step % args.log_every == 0 or do_val:
                 log(f"step {step} epoch {step * frames_per_step / train_frames:.2f} "

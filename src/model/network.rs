@@ -1,7 +1,8 @@
 //! The PercepNet network, run one frame at a time, and its [`GainEstimator`] adapter.
 //!
 //! dense (tanh) -> conv1 (tanh, causal) -> conv2 (tanh, causal) -> GRU x L -> two heads:
-//! GRU -> dense sigmoid (g_b) and GRU -> dense sigmoid (r_b). The engine gives the features
+//! GRU -> dense sigmoid (g_b) and GRU -> dense sigmoid (r_b); weights of version 2 add a
+//! third, dense sigmoid on the trunk: the frame's speech presence. The engine gives the features
 //! of frame j and wants the gains of frame j - 1, so the one frame of lookahead lives in the
 //! timeline and the network itself is causal.
 //!
@@ -30,6 +31,9 @@ pub struct Network {
     dense_g: Dense,
     gru_r: Gru,
     dense_r: Dense,
+    /// The presence head (f32 always: one row, no work to save) and its last output.
+    dense_p: Option<Dense>,
+    presence: f32,
     input: Vec<f32>,
     a: Vec<f32>,
     b1: Vec<f32>,
@@ -71,6 +75,9 @@ impl Network {
         let dense_g = Dense::new(next(), next(), s.head_g, Activation::Sigmoid);
         let gru_r = gru(&mut next);
         let dense_r = Dense::new(next(), next(), s.head_r, Activation::Sigmoid);
+        let dense_p = w
+            .presence
+            .map(|(wp, bp)| Dense::new(wp, vec![bp], s.gru, Activation::Sigmoid));
         let widest = s.dense.max(s.conv1).max(s.conv2).max(s.gru);
         Ok(Self {
             shape: s,
@@ -84,6 +91,8 @@ impl Network {
             dense_g,
             gru_r,
             dense_r,
+            dense_p,
+            presence: 0.0,
             input: vec![0.0; s.features],
             a: vec![0.0; widest],
             b1: vec![0.0; widest],
@@ -195,6 +204,13 @@ impl Network {
         self.grus.iter_mut().for_each(Gru::reset);
         self.gru_g.reset();
         self.gru_r.reset();
+        self.presence = 0.0;
+    }
+
+    /// Speech presence in [0, 1] of the frame of the last [`Network::forward`] (the frame the
+    /// gains are for), if the weights have a presence head.
+    pub fn presence(&self) -> Option<f32> {
+        self.dense_p.as_ref().map(|_| self.presence)
     }
 
     /// One frame: raw features in, g_b and r_b out. Allocates nothing, in either precision.
@@ -218,6 +234,11 @@ impl Network {
         for g in self.grus.iter_mut() {
             g.forward(x);
             x = g.state();
+        }
+        if let Some(d) = &self.dense_p {
+            let mut p = [0.0f32];
+            d.forward(x, &mut p);
+            self.presence = p[0];
         }
         self.gru_g.forward(x);
         self.gru_r.forward(x);

@@ -1,12 +1,15 @@
 //! The `.pnw` weights format (see `docs/FORMATS.md`): a versioned header with the layer
-//! widths and the feature normalisation, then the tensors in a fixed order.
+//! widths and the feature normalisation, then the tensors in a fixed order. Version 2 adds
+//! a presence head (one dense unit on the trunk's output) after the last tensor of version 1.
 
 use std::fmt;
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"PNWEIGHT";
-/// Format version this build reads.
-pub const VERSION: u32 = 1;
+/// Newest format version this build reads (it reads 1 too; 2 adds the presence head).
+pub const VERSION: u32 = 2;
+/// The first version, without a presence head.
+const VERSION_NO_PRESENCE: u32 = 1;
 /// Largest tensor accepted (elements), so a corrupt header cannot ask for gigabytes.
 const MAX_TENSOR: usize = 1 << 26;
 /// Largest width accepted for any layer.
@@ -37,7 +40,7 @@ impl fmt::Display for WeightsError {
             Self::BadMagic => write!(f, "not a percepnet weights file (bad magic)"),
             Self::UnsupportedVersion(v) => write!(
                 f,
-                "weights format version {v} is not supported (this build reads {VERSION})"
+                "weights format version {v} is not supported (this build reads 1 to {VERSION})"
             ),
             Self::Truncated { needed, at } => write!(
                 f,
@@ -172,6 +175,8 @@ pub struct Weights {
     pub scale: Vec<f32>,
     /// Tensors in the order of [`Shape::tensors`].
     pub tensors: Vec<Vec<f32>>,
+    /// The presence head (version 2): `dense_p.weight [1, gru]` and `dense_p.bias [1]`.
+    pub presence: Option<(Vec<f32>, f32)>,
 }
 
 struct Reader<'a> {
@@ -217,7 +222,7 @@ impl Weights {
             return Err(WeightsError::BadMagic);
         }
         let version = r.u32()?;
-        if version != VERSION {
+        if !(VERSION_NO_PRESENCE..=VERSION).contains(&version) {
             return Err(WeightsError::UnsupportedVersion(version));
         }
         let mut fields = [0u32; Shape::FIELDS];
@@ -233,7 +238,16 @@ impl Weights {
             ));
         }
         let mut tensors = Vec::new();
-        for (name, expected) in shape.tensors() {
+        let presence_tensors = [
+            ("dense_p.weight".to_string(), vec![1, shape.gru]),
+            ("dense_p.bias".to_string(), vec![1]),
+        ];
+        let extra = if version == VERSION {
+            &presence_tensors[..]
+        } else {
+            &[]
+        };
+        for (name, expected) in shape.tensors().into_iter().chain(extra.iter().cloned()) {
             let ndim = r.u32()? as usize;
             if ndim > 4 {
                 return Err(WeightsError::TensorShape {
@@ -262,19 +276,32 @@ impl Weights {
         if r.pos != bytes.len() {
             return Err(WeightsError::TrailingBytes(bytes.len() - r.pos));
         }
+        let presence = if version == VERSION {
+            let bias = tensors.pop().expect("presence bias parsed")[0];
+            Some((tensors.pop().expect("presence weight parsed"), bias))
+        } else {
+            None
+        };
         Ok(Self {
             shape,
             mean,
             scale,
             tensors,
+            presence,
         })
     }
 
-    /// Serialises to the `.pnw` format (the inverse of [`Weights::parse`]).
+    /// Serialises to the `.pnw` format (the inverse of [`Weights::parse`]): version 2 with a
+    /// presence head, else 1.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        let version = if self.presence.is_some() {
+            VERSION
+        } else {
+            VERSION_NO_PRESENCE
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         for f in self.shape.to_fields() {
             out.extend_from_slice(&f.to_le_bytes());
         }
@@ -290,6 +317,15 @@ impl Weights {
                 out.extend_from_slice(&(*d as u32).to_le_bytes());
             }
             put(&mut out, data);
+        }
+        if let Some((w, b)) = &self.presence {
+            for (dims, data) in [(&[1, w.len()][..], &w[..]), (&[1][..], &[*b][..])] {
+                out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+                for d in dims {
+                    out.extend_from_slice(&(*d as u32).to_le_bytes());
+                }
+                put(&mut out, data);
+            }
         }
         out
     }
@@ -335,6 +371,7 @@ impl Weights {
             mean: vec![0.0; shape.features],
             scale: vec![1.0; shape.features],
             tensors,
+            presence: None,
         }
     }
 }

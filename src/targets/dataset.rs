@@ -15,13 +15,18 @@ use realfft::RealFftPlanner;
 use crate::denoiser::{Denoiser, DenoiserParams, NB_FEATURES};
 use crate::targets::floor;
 use crate::targets::oracle::{Oracle, OracleOptions};
-use crate::{HOP, LATENCY, NB_BANDS, SAMPLE_RATE};
+use crate::{HOP, LATENCY, LOOKAHEAD_FRAMES, NB_BANDS, SAMPLE_RATE, WINDOW};
 
 /// `.pnf` magic and version.
 pub const FEATURES_MAGIC: &[u8; 8] = b"PNFEAT01";
-pub const FEATURES_VERSION: u32 = 1;
-/// f32 values per record: features, gains, strengths, care mask.
-pub const RECORD_LEN: usize = NB_FEATURES + 3 * NB_BANDS;
+pub const FEATURES_VERSION: u32 = 2;
+/// f32 values per record: features, gains, strengths, care mask, speech presence.
+pub const RECORD_LEN: usize = NB_FEATURES + 3 * NB_BANDS + 1;
+/// A frame holds speech when the target's power in its window is within this many dB of the
+/// speech's active level (the mean power of its 20 ms frames within 40 dB of the loudest).
+const PRESENCE_BELOW_ACTIVE_DB: f32 = 30.0;
+/// Frames more than this far under the loudest do not count in the active level.
+const ACTIVE_RANGE_DB: f32 = 40.0;
 /// Reverberant speech: the target keeps the direct sound and early reflections (50 ms).
 const EARLY_REFLECTIONS_S: f32 = 0.05;
 
@@ -315,6 +320,7 @@ pub fn mix_records(mix: &Mix, out: &mut Vec<f32>) {
     });
     let mut y = [0.0; HOP];
     let frames = mix.noisy.len() / HOP;
+    let presence = speech_presence(&mix.target, frames);
     // The first frames see the engine's zero history: skip them.
     let warmup = LATENCY / HOP + 1;
     for j in 0..frames {
@@ -329,7 +335,36 @@ pub fn mix_records(mix: &Mix, out: &mut Vec<f32>) {
         out.extend_from_slice(&o.targets.gain);
         out.extend_from_slice(&o.targets.strength);
         out.extend(o.care.iter().map(|&c| if c { 1.0 } else { 0.0 }));
+        out.push(presence[j - LOOKAHEAD_FRAMES]);
     }
+}
+
+/// Speech presence label (1.0 or 0.0) of every frame t of `target`: frame t's window is
+/// samples (t - 1) N .. (t + 1) N, as the engine sees it after hop t. A frame holds speech when
+/// its power is at most `PRESENCE_BELOW_ACTIVE_DB` under the speech's active level; a target
+/// of silence has no speech anywhere.
+pub fn speech_presence(target: &[f32], frames: usize) -> Vec<f32> {
+    let power: Vec<f32> = (0..frames)
+        .map(|t| {
+            let a = (t * HOP).saturating_sub(HOP).min(target.len());
+            let b = ((t + 1) * HOP).min(target.len());
+            energy(&target[a..b]) / WINDOW as f32
+        })
+        .collect();
+    let loudest = power.iter().copied().fold(0.0f32, f32::max);
+    if loudest <= 0.0 {
+        return vec![0.0; frames];
+    }
+    let range = 10f32.powf(-ACTIVE_RANGE_DB / 10.0) * loudest;
+    let (sum, n) = power
+        .iter()
+        .filter(|&&p| p >= range)
+        .fold((0.0f64, 0usize), |(s, n), &p| (s + p as f64, n + 1));
+    let threshold = (sum / n as f64) as f32 * 10f32.powf(-PRESENCE_BELOW_ACTIVE_DB / 10.0);
+    power
+        .iter()
+        .map(|&p| if p >= threshold { 1.0 } else { 0.0 })
+        .collect()
 }
 
 /// Writes records to a `.pnf` file.
@@ -405,6 +440,30 @@ mod tests {
                 .sum();
             assert!((y[n] - d).abs() < 1e-3, "{n}");
         }
+    }
+
+    #[test]
+    fn presence_follows_the_speech() {
+        // 0.5 s of silence, 0.5 s of a loud tone, 0.5 s at -20 dB, 0.5 s at -40 dB.
+        let sr = SAMPLE_RATE as usize;
+        let mut x = vec![0.0f32; 2 * sr];
+        for (n, v) in x.iter_mut().enumerate().skip(sr / 2) {
+            let level = [1.0, 0.1, 0.01][(n - sr / 2) / (sr / 2)];
+            *v = level * (n as f32 * 0.05).sin();
+        }
+        let frames = x.len() / HOP;
+        let p = speech_presence(&x, frames);
+        let per_s = |a: usize| p[a * 50 + 5..a * 50 + 45].iter().sum::<f32>() / 40.0;
+        assert_eq!(per_s(0), 0.0, "silence");
+        assert_eq!(per_s(1), 1.0, "speech");
+        assert_eq!(per_s(2), 1.0, "speech 20 dB down");
+        assert_eq!(per_s(3), 0.0, "40 dB down is a pause");
+        // A frame's window reaches one hop back: frame 50 (0.5 s) already sees the onset.
+        assert_eq!(p[50], 1.0);
+        assert_eq!(p[49], 0.0);
+        assert!(speech_presence(&vec![0.0; 4800], 10)
+            .iter()
+            .all(|&v| v == 0.0));
     }
 
     #[test]
