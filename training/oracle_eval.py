@@ -56,7 +56,7 @@ def h(s: str) -> str:
 
 
 def active_level(y: np.ndarray) -> float:
-    """dBFS RMS of the 20 ms frames within 40 dB of the loudest (as ../shared/eval/mix.py)."""
+    """dBFS RMS of the 20 ms frames within 40 dB of the loudest (as eval/build_set.py)."""
     n = SR // 50
     m = max(1, len(y) // n)
     e = np.mean(np.pad(y, (0, max(0, m * n - len(y))))[: m * n].reshape(m, n) ** 2, axis=1) + 1e-20

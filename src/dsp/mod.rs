@@ -1,5 +1,5 @@
 //! The signal-processing blocks of PercepNet, as small pure functions and the minimal state
-//! they need. Symbols follow `PERCEPNET.md`.
+//! they need. Symbols follow `docs/ALGORITHM.md`.
 
 pub mod bands;
 pub mod comb;

@@ -1,4 +1,4 @@
-//! Pitch search with Viterbi tracking (PERCEPNET.md, "Pitch").
+//! Pitch search with Viterbi tracking (`docs/ALGORITHM.md`, "Pitch").
 //!
 //! Symbols: x(n) the input at 48 kHz, T a period in samples at 48 kHz, L a lag in samples of
 //! the decimated (12 kHz) signal, so T ~ D L with D = [`DECIMATION`]. The normalised

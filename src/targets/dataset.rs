@@ -1,4 +1,4 @@
-//! Training data: mixes speech and noise with the augmentations of `PERCEPNET.md`, runs the
+//! Training data: mixes speech and noise with the augmentations of `docs/ALGORITHM.md`, runs the
 //! engine with the oracle on them, and writes features and targets (`.pnf`, see
 //! `docs/FORMATS.md`). The features come from exactly the code the plugin runs.
 
