@@ -11,7 +11,10 @@
 #   apt-get install -y pkg-config libasound2-dev libjack-jackd2-dev jackd2 sndfile-tools \
 #                      xvfb libgl1-mesa-dri libglx-mesa0 imagemagick
 #
-# Environment: SCREENSHOT_DISPLAY (default :98), SHOTS (default 3), CARGO_TARGET_DIR.
+# Environment: SCREENSHOT_DISPLAY (default :98), SHOTS (default 3), CARGO_TARGET_DIR,
+# GATE_THRESHOLD (a percentage: typed into the editor's Gate Threshold field before the shots,
+# as a user would, so the voice gate and its indicator work in them; needs xdotool; the field's
+# position follows the editor's layout at 100 % scale).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -66,6 +69,14 @@ for port in $plugin_in; do
     [ -n "$src" ] || src=$(jack_lsp | grep "^$player:" | head -1)
     jack_connect "$src" "$port" || true
 done
+if [ -n "${GATE_THRESHOLD:-}" ]; then
+    command -v xdotool >/dev/null || { echo "error: GATE_THRESHOLD needs xdotool" >&2; exit 1; }
+    # The value field of Gate Threshold, right of its slider (window at the top left).
+    DISPLAY=$display xdotool mousemove 698 121 click 1
+    sleep 0.5
+    DISPLAY=$display xdotool key ctrl+a type "$GATE_THRESHOLD"
+    DISPLAY=$display xdotool key Return mousemove 5 560
+fi
 # Let the meters and band view settle on the signal.
 sleep 3
 

@@ -12,11 +12,19 @@
 //! The comb filter of frame t reads up to `LOOKAHEAD_FRAMES` hops of future samples (taps
 //! beyond them are dropped, see [`comb`]); the features of frame j use a comb filter that
 //! reads nothing past frame j's window, so features never need samples the engine lacks.
+//!
+//! Speech presence. With the gains of frame t the engine records its speech presence p_t in
+//! [0, 1]: the estimator's own ([`GainEstimator::presence`]) or, when it has none, one derived
+//! from the gains and band energies of frame t ([`presence::from_gains`]). The hop that
+//! `process_hop` returns together with p_t is the first half of frame t's window, so frame t is
+//! centred [`PRESENCE_LEAD`] samples after that hop's first sample: the lookahead a gate on the
+//! output has (see [`crate::dsp::gate`]), on top of the estimator's own (it saw frame j).
 
 use crate::dsp::bands::{self, BandArray};
 use crate::dsp::comb::{self, COMB_M};
 use crate::dsp::pitch::{PitchEstimate, PitchTracker, PITCH_BUF, PITCH_MAX, PITCH_MIN};
 use crate::dsp::postfilter;
+use crate::dsp::presence;
 use crate::dsp::stft::{OverlapAdd, Spectrum, Stft, ZERO_SPECTRUM};
 use crate::{HOP, LATENCY, LOOKAHEAD_FRAMES, NB_BANDS, NB_BINS, WINDOW};
 
@@ -26,6 +34,10 @@ pub const NB_FEATURES: usize = 2 * NB_BANDS + 2;
 
 /// Floor added to band energies before the logarithm of the features.
 pub const LOG_ENERGY_FLOOR: f32 = 1e-5;
+
+/// Samples from the first sample of the hop `process_hop` returns to the centre of the frame
+/// whose presence comes with it (frame t, whose window starts with that hop).
+pub const PRESENCE_LEAD: usize = HOP;
 
 /// Largest magnitude accepted from the input; anything beyond (or not finite) is clamped
 /// (or zeroed) so one bad sample cannot poison the history.
@@ -101,6 +113,12 @@ pub trait GainEstimator {
     /// `features` describe the newest frame j; `frame` is frame t = j - LOOKAHEAD_FRAMES;
     /// write the gains of frame t into `out`. Runs on the audio thread: no allocation.
     fn estimate(&mut self, features: &[f32; NB_FEATURES], frame: &FrameView, out: &mut BandGains);
+    /// The speech presence in [0, 1] of the frame whose gains were just estimated (frame t),
+    /// if this estimator knows it (a trained voice-activity head, say); `None` lets the engine
+    /// derive it from the gains and band energies ([`presence::from_gains`]).
+    fn presence(&self) -> Option<f32> {
+        None
+    }
     /// Forget all history.
     fn reset(&mut self) {}
 }
@@ -122,6 +140,10 @@ impl<E: GainEstimator> GainEstimator for Option<E> {
             Some(e) => e.estimate(features, frame, out),
             None => UnityEstimator.estimate(features, frame, out),
         }
+    }
+
+    fn presence(&self) -> Option<f32> {
+        self.as_ref().and_then(GainEstimator::presence)
     }
 
     fn reset(&mut self) {
@@ -296,6 +318,8 @@ pub struct Denoiser<E: GainEstimator = UnityEstimator> {
     features: [f32; NB_FEATURES],
     gains: BandGains,
     applied: BandGains,
+    /// p_t: the speech presence of the last synthesised frame.
+    presence: f32,
     /// Re-blocking: input samples of the hop being filled, output of the last hop.
     fifo_in: [f32; HOP],
     fifo_out: [f32; HOP],
@@ -323,6 +347,7 @@ impl<E: GainEstimator> Denoiser<E> {
             features: [0.0; NB_FEATURES],
             gains: BandGains::default(),
             applied: BandGains::default(),
+            presence: 0.0,
             fifo_in: [0.0; HOP],
             fifo_out: [0.0; HOP],
             fifo_pos: 0,
@@ -338,6 +363,7 @@ impl<E: GainEstimator> Denoiser<E> {
         self.frame = 0;
         self.gains = BandGains::default();
         self.applied = BandGains::default();
+        self.presence = 0.0;
         self.fifo_in = [0.0; HOP];
         self.fifo_out = [0.0; HOP];
         self.fifo_pos = 0;
@@ -366,6 +392,14 @@ impl<E: GainEstimator> Denoiser<E> {
         &self.applied
     }
 
+    /// p_t: the speech presence in [0, 1] of frame t, the frame synthesised by the last hop.
+    /// The hop `process_hop` returned with it starts [`PRESENCE_LEAD`] samples before frame t's
+    /// centre; p_t itself was estimated with the features of the newest analysed frame
+    /// j = t + `LOOKAHEAD_FRAMES`, so it already looks that far ahead. 0 before the first hop.
+    pub fn presence(&self) -> f32 {
+        self.presence
+    }
+
     /// The features of the newest frame (what the estimator saw last).
     pub fn last_features(&self) -> &[f32; NB_FEATURES] {
         &self.features
@@ -374,6 +408,19 @@ impl<E: GainEstimator> Denoiser<E> {
     /// Processes any number of samples; the output is the denoised input delayed by exactly
     /// [`LATENCY`] samples. Allocates nothing.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        self.process_with(input, output, |_, _| {});
+    }
+
+    /// [`Self::process`], calling `after_hop(p_t, hop)` on every hop as soon as it is
+    /// synthesised, before it enters the output queue: `hop` (N samples, alterable in place) is
+    /// what [`Self::process_hop`] returned and p_t its [`Self::presence`]. A voice gate goes
+    /// there, at the hop's own timing whatever the caller's buffer size. Allocates nothing.
+    pub fn process_with(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        mut after_hop: impl FnMut(f32, &mut [f32]),
+    ) {
         debug_assert_eq!(input.len(), output.len());
         let mut done = 0;
         while done < input.len() {
@@ -387,6 +434,7 @@ impl<E: GainEstimator> Denoiser<E> {
                 let hop = self.fifo_in;
                 let mut out = [0.0; HOP];
                 self.process_hop(&hop, &mut out);
+                after_hop(self.presence, &mut out);
                 self.fifo_out = out;
                 self.fifo_pos = 0;
             }
@@ -444,6 +492,10 @@ impl<E: GainEstimator> Denoiser<E> {
         let mut g = self.gains;
         sanitize(&mut g.gain);
         sanitize(&mut g.strength);
+        self.presence = match self.estimator.presence() {
+            Some(p) => presence::sanitize(p),
+            None => presence::from_gains(&g.gain, &self.delayed.ex),
+        };
         // The attenuation limit bounds the comb filter too: r_b' = (1 - floor) r_b, so a 0 dB
         // limit leaves the signal untouched and a light limit filters lightly.
         let floor = postfilter::attenuation_floor(self.params.attenuation_limit_db);
@@ -463,5 +515,76 @@ impl<E: GainEstimator> Denoiser<E> {
 fn sanitize(values: &mut BandArray) {
     for v in values.iter_mut() {
         *v = if v.is_nan() { 1.0 } else { v.clamp(0.0, 1.0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gains of zero, with an optional presence of its own.
+    struct Silencer(Option<f32>);
+
+    impl GainEstimator for Silencer {
+        fn estimate(&mut self, _: &[f32; NB_FEATURES], _: &FrameView, out: &mut BandGains) {
+            out.gain = [0.0; NB_BANDS];
+            out.strength = [0.0; NB_BANDS];
+        }
+
+        fn presence(&self) -> Option<f32> {
+            self.0
+        }
+    }
+
+    /// A 440 Hz tone at -20 dBFS.
+    fn tone(len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|n| 0.1 * (std::f32::consts::TAU * 440.0 * n as f32 / 48_000.0).sin())
+            .collect()
+    }
+
+    #[test]
+    fn presence_is_derived_from_the_gains_unless_the_estimator_knows_it() {
+        let x = tone(20 * HOP);
+        let mut out = vec![0.0; x.len()];
+        let mut unity = Denoiser::new(UnityEstimator);
+        assert_eq!(unity.presence(), 0.0);
+        unity.process(&x, &mut out);
+        assert!(unity.presence() > 0.999, "{}", unity.presence());
+        let mut silenced = Denoiser::new(Silencer(None));
+        silenced.process(&x, &mut out);
+        assert_eq!(silenced.presence(), 0.0);
+        for (own, expected) in [(0.3, 0.3), (f32::NAN, 1.0), (7.0, 1.0)] {
+            let mut engine = Denoiser::new(Silencer(Some(own)));
+            engine.process(&x, &mut out);
+            assert_eq!(engine.presence(), expected);
+        }
+        unity.reset();
+        assert_eq!(unity.presence(), 0.0);
+        // Digital silence is no speech, even through unity gains.
+        unity.process(&vec![0.0; 10 * HOP], &mut out[..10 * HOP]);
+        assert_eq!(unity.presence(), 0.0);
+    }
+
+    #[test]
+    fn process_with_sees_every_hop_once_and_can_change_it() {
+        let x = tone(7 * HOP + 123);
+        let mut plain = vec![0.0; x.len()];
+        Denoiser::new(UnityEstimator).process(&x, &mut plain);
+        let mut engine = Denoiser::new(UnityEstimator);
+        let mut halved = vec![0.0; x.len()];
+        let mut hops = 0;
+        for (i, o) in x.chunks(100).zip(halved.chunks_mut(100)) {
+            engine.process_with(i, o, |p, hop| {
+                assert_eq!(hop.len(), HOP);
+                assert!((0.0..=1.0).contains(&p));
+                hop.iter_mut().for_each(|v| *v *= 0.5);
+                hops += 1;
+            });
+        }
+        assert_eq!(hops, 7);
+        for (h, p) in halved.iter().zip(&plain) {
+            assert_eq!(*h, 0.5 * p);
+        }
     }
 }

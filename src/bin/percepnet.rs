@@ -7,9 +7,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use percepnet::denoiser::DenoiserParams;
+use percepnet::dsp::gate::{
+    GateSettings, DEPTH_DB_DEFAULT, DEPTH_DB_MIN, GRACE_MS_DEFAULT, GRACE_MS_MAX,
+    RETRO_GRACE_MS_DEFAULT, RETRO_GRACE_MS_MAX, THRESHOLD_DEFAULT,
+};
+use percepnet::dsp::mix::{OutputMode, MIX_DEFAULT};
 use percepnet::model::{Network, Precision};
 use percepnet::offline::audio::{self, Audio};
-use percepnet::offline::batch::{self, Destination, PlanOptions, Settings};
+use percepnet::offline::batch::{self, Destination, OutputSettings, PlanOptions, Settings};
 use percepnet::offline::bench;
 use percepnet::targets::dataset;
 use percepnet::targets::oracle::{self, OracleOptions};
@@ -130,6 +135,71 @@ struct DenoiseArgs {
     /// Int8 weights and SIMD kernels (the default; kept for scripts that ask for it).
     #[arg(long)]
     int8: bool,
+    /// Voice gate threshold in % of speech presence (0-100; 0 = gate off): once the grace has
+    /// passed, frames with less presence are attenuated by --gate-depth.
+    #[arg(long, value_name = "PERCENT", default_value_t = 100.0 * THRESHOLD_DEFAULT,
+          value_parser = in_range(0.0, 100.0))]
+    gate_threshold: f32,
+    /// How long the gate stays open after the last speech frame, in ms (0-1000).
+    #[arg(long, value_name = "MS", default_value_t = GRACE_MS_DEFAULT,
+          value_parser = in_range(0.0, GRACE_MS_MAX))]
+    grace_ms: f32,
+    /// How long before detected speech the gate starts opening, in ms (0-10: the lookahead the
+    /// real-time pipeline has; adds no latency).
+    #[arg(long, value_name = "MS", default_value_t = RETRO_GRACE_MS_DEFAULT,
+          value_parser = in_range(0.0, RETRO_GRACE_MS_MAX))]
+    retro_grace_ms: f32,
+    /// Gain of the closed gate in dB (-100 to 0).
+    #[arg(long, value_name = "DB", default_value_t = DEPTH_DB_DEFAULT, allow_negative_numbers = true,
+          value_parser = in_range(DEPTH_DB_MIN, 0.0))]
+    gate_depth: f32,
+    /// Share of the processed signal in the output, in % (0-100); the rest is the input, exactly
+    /// aligned (0 gives the input back).
+    #[arg(long, value_name = "PERCENT", default_value_t = 100.0 * MIX_DEFAULT,
+          value_parser = in_range(0.0, 100.0))]
+    mix: f32,
+    /// What to write: the denoised signal, or what denoising removes (the input minus the
+    /// denoised output).
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = OutputArg::Denoised)]
+    output: OutputArg,
+    /// Also write the speech presence (0-1) of every 10 ms of the output to this CSV file
+    /// (`time_s,presence`, one column per channel), aligned with the output. IN OUT form only.
+    #[arg(long, value_name = "FILE")]
+    presence_csv: Option<PathBuf>,
+}
+
+/// `--output`: what `percepnet denoise` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OutputArg {
+    /// The denoised (gated, mixed) signal.
+    Denoised,
+    /// The input minus the denoised signal: what the processing takes away.
+    Removed,
+}
+
+impl From<OutputArg> for OutputMode {
+    fn from(arg: OutputArg) -> Self {
+        match arg {
+            OutputArg::Denoised => Self::Denoised,
+            OutputArg::Removed => Self::Removed,
+        }
+    }
+}
+
+impl DenoiseArgs {
+    /// The gate, mix and output settings (the plugin's parameters, same defaults).
+    fn output_settings(&self) -> OutputSettings {
+        OutputSettings {
+            gate: GateSettings {
+                threshold: self.gate_threshold / 100.0,
+                grace_ms: self.grace_ms,
+                retro_grace_ms: self.retro_grace_ms,
+                depth_db: self.gate_depth,
+            },
+            mix: self.mix / 100.0,
+            mode: self.output.into(),
+        }
+    }
 }
 
 /// The end of `percepnet denoise --help`.
@@ -141,16 +211,23 @@ With --out-dir or --suffix an existing output is left alone unless --overwrite i
 and an input is never overwritten. A file that fails is reported by name and the others
 go on; the exit status is non-zero if any failed.
 
+The voice gate, mix and output options are the plugin's Gate Threshold, Grace, Retroactive
+Grace, Gate Depth, Mix and Output parameters, with the same defaults (gate off, 100 % wet,
+denoised). Denoised + removed (same options otherwise) adds up to the input.
+
 Examples:
   percepnet denoise noisy.wav clean.wav
   percepnet denoise -o denoised/ take1.flac take2.wav recordings/
-  percepnet denoise --recursive --suffix=-denoised podcast/";
+  percepnet denoise --recursive --suffix=-denoised podcast/
+  percepnet denoise --gate-threshold 50 --grace-ms 300 take.wav take-gated.wav
+  percepnet denoise --output removed take.wav what-was-removed.wav
+  percepnet denoise --presence-csv take.csv take.wav take-denoised.wav";
 
 /// A clap parser for an `f32` in `[lo, hi]`.
 fn in_range(lo: f32, hi: f32) -> impl Fn(&str) -> Result<f32, String> + Clone {
     move |s| match s.parse::<f32>() {
         Ok(v) if (lo..=hi).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("{v} is not in {lo}-{hi}")),
+        Ok(v) => Err(format!("{v} is not between {lo} and {hi}")),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -288,6 +365,9 @@ fn load_network(weights: Option<&std::path::Path>) -> Result<Network> {
 fn denoise_cmd(a: DenoiseArgs) -> Result<ExitCode> {
     let (inputs, destination) = denoise_destination(&a).unwrap_or_else(|e| e.exit());
     let explicit = matches!(destination, Destination::Explicit(_));
+    if a.presence_csv.is_some() && !explicit {
+        denoise_usage_error("--presence-csv needs the IN OUT form (one input, one output)").exit();
+    }
     let mut plan = batch::plan(
         &inputs,
         &PlanOptions {
@@ -303,6 +383,9 @@ fn denoise_cmd(a: DenoiseArgs) -> Result<ExitCode> {
     for note in &plan.notes {
         eprintln!("note: {note}");
     }
+    if let Some(job) = plan.jobs.first_mut() {
+        job.presence_csv.clone_from(&a.presence_csv);
+    }
     for e in &plan.refused {
         eprintln!("error: {e:#}");
     }
@@ -315,6 +398,7 @@ fn denoise_cmd(a: DenoiseArgs) -> Result<ExitCode> {
             attenuation_limit_db: a.attenuation_limit,
             post_filter: a.post_filter,
         },
+        output: a.output_settings(),
         threads: a.jobs,
         progress: true,
         print_failures: !explicit,

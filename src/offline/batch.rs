@@ -7,6 +7,11 @@
 //! when the caller allows it, two inputs may not claim the same output, and every output is
 //! written to a temporary file in its folder and renamed into place, so a failed or
 //! interrupted file leaves nothing half-written under the output's name.
+//!
+//! Each channel runs through the same chain as in the plugin: the engine at 48 kHz with the
+//! voice gate on its hops ([`crate::dsp::gate`]), then, at the file's own rate, the wet/dry mix
+//! and output mode against the input itself ([`crate::dsp::mix`]), so a 0 % mix gives the input
+//! back sample for sample.
 
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
@@ -17,10 +22,12 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::denoiser::{Denoiser, DenoiserParams};
+use crate::dsp::gate::{GateSettings, VoiceGate};
+use crate::dsp::mix::{self, OutputMode, MIX_DEFAULT};
 use crate::model::{Network, NetworkEstimator};
 use crate::offline::audio::{self, Audio, Container};
 use crate::offline::resample;
-use crate::{LATENCY, SAMPLE_RATE};
+use crate::{HOP, LATENCY, SAMPLE_RATE};
 
 /// Where the outputs go.
 #[derive(Clone, Debug)]
@@ -50,6 +57,8 @@ pub struct PlanOptions {
 pub struct Job {
     pub input: PathBuf,
     pub output: PathBuf,
+    /// Where to write the speech presence per 10 ms frame ([`write_presence_csv`]), if anywhere.
+    pub presence_csv: Option<PathBuf>,
 }
 
 /// The outcome of planning: the files to denoise, and the inputs refused before any work.
@@ -103,6 +112,7 @@ pub fn plan(paths: &[PathBuf], opts: &PlanOptions) -> Result<Plan> {
                 plan.jobs.push(Job {
                     input: f.input,
                     output,
+                    presence_csv: None,
                 });
             }
             Err(e) => plan.refused.push(e),
@@ -375,10 +385,31 @@ fn resolve(path: &Path) -> PathBuf {
     }
 }
 
+/// What follows the engine: the voice gate, the mix and the output mode (the plugin's Gate
+/// Threshold, Grace, Retroactive Grace, Gate Depth, Mix and Output parameters, same defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutputSettings {
+    pub gate: GateSettings,
+    /// Wet share w in [0, 1].
+    pub mix: f32,
+    pub mode: OutputMode,
+}
+
+impl Default for OutputSettings {
+    fn default() -> Self {
+        Self {
+            gate: GateSettings::default(),
+            mix: MIX_DEFAULT,
+            mode: OutputMode::default(),
+        }
+    }
+}
+
 /// How [`run`] denoises.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
     pub params: DenoiserParams,
+    pub output: OutputSettings,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
     /// Show progress bars (only drawn when standard error is a terminal).
@@ -399,7 +430,7 @@ pub fn run(jobs: &[Job], net: &Network, settings: &Settings) -> Result<Vec<Resul
     let results = pool.install(|| {
         jobs.par_iter()
             .map(|job| {
-                let result = denoise_file(job, net, settings.params, &progress);
+                let result = denoise_file(job, net, settings.params, settings.output, &progress);
                 if let Err(e) = &result {
                     if settings.print_failures {
                         progress.println(&format!("error: {e:#}"));
@@ -414,11 +445,13 @@ pub fn run(jobs: &[Job], net: &Network, settings: &Settings) -> Result<Vec<Resul
     Ok(results)
 }
 
-/// Reads, denoises and writes one file; every error names the input.
+/// Reads, denoises and writes one file (and its presence file, if asked); every error names
+/// the input.
 pub fn denoise_file(
     job: &Job,
     net: &Network,
     params: DenoiserParams,
+    output: OutputSettings,
     progress: &Progress,
 ) -> Result<()> {
     let input = audio::read_audio(&job.input)?;
@@ -433,60 +466,132 @@ pub fn denoise_file(
         })?;
     }
     let bar = progress.file_bar(&job.input, &input);
-    let out = denoise_audio(&input, net, params, &bar);
+    let out = denoise_audio(&input, net, params, output, &bar);
     progress.remove(&bar);
     let out = out.with_context(|| format!("{}: cannot denoise", job.input.display()))?;
     write_atomically(&job.output, |tmp| {
-        audio::write_audio(tmp, &out, input.spec, container)
+        audio::write_audio(tmp, &out.channels, input.spec, container)
     })
-    .with_context(|| format!("{}: no output written", job.input.display()))
+    .with_context(|| format!("{}: no output written", job.input.display()))?;
+    if let Some(csv) = &job.presence_csv {
+        write_atomically(csv, |tmp| write_presence_csv(tmp, &out.presence))
+            .with_context(|| format!("{}: no presence file written", job.input.display()))?;
+    }
+    Ok(())
+}
+
+/// A denoised file: the output channels and, per channel, the speech presence of each 10 ms
+/// frame of the output ([`denoise_channel`]).
+pub struct Denoised {
+    pub channels: Vec<Vec<f32>>,
+    pub presence: Vec<Vec<f32>>,
+}
+
+/// Writes per-frame presences as CSV: a header, then one line per 10 ms frame of the output,
+/// `time_s,presence` (mono) or `time_s,presence_1,presence_2,...`, where `time_s` is where the
+/// frame starts in the output (and input: they are aligned).
+pub fn write_presence_csv(path: &Path, presence: &[Vec<f32>]) -> Result<()> {
+    let mut text = String::from("time_s");
+    if presence.len() == 1 {
+        text.push_str(",presence");
+    } else {
+        for c in 1..=presence.len() {
+            text.push_str(&format!(",presence_{c}"));
+        }
+    }
+    text.push('\n');
+    let rows = presence.iter().map(Vec::len).max().unwrap_or(0);
+    for row in 0..rows {
+        text.push_str(&format!(
+            "{:.2}",
+            (row * HOP) as f64 / f64::from(SAMPLE_RATE)
+        ));
+        for channel in presence {
+            let p = channel.get(row).copied().unwrap_or(0.0);
+            text.push_str(&format!(",{p:.4}"));
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Denoises every channel of `audio` (in parallel), resampling to 48 kHz and back when the
-/// file has another rate. The result is time-aligned with the input and as long.
+/// file has another rate, then mixes each with its input as `output` says. The result is
+/// time-aligned with the input and as long.
 pub fn denoise_audio(
     audio: &Audio,
     net: &Network,
     params: DenoiserParams,
+    output: OutputSettings,
     bar: &ProgressBar,
-) -> Result<Vec<Vec<f32>>> {
+) -> Result<Denoised> {
     if audio.frames() == 0 {
-        return Ok(audio.channels.clone());
+        return Ok(Denoised {
+            channels: audio.channels.clone(),
+            presence: vec![Vec::new(); audio.channels.len()],
+        });
     }
     let at_48k = resample::resample(&audio.channels, audio.sample_rate, SAMPLE_RATE)?;
     bar.set_length(at_48k.iter().map(|c| c.len() as u64).sum());
-    let denoised: Vec<Vec<f32>> = at_48k
+    let (denoised, presence): (Vec<Vec<f32>>, Vec<Vec<f32>>) = at_48k
         .par_iter()
         .map(|ch| {
             let mut engine = Denoiser::new(NetworkEstimator::new(net.clone()));
             engine.set_params(params);
-            denoise_channel(&mut engine, ch, bar)
+            let mut gate = VoiceGate::new();
+            gate.set_settings(output.gate);
+            denoise_channel(&mut engine, &mut gate, ch, bar)
         })
-        .collect();
+        .unzip();
     let mut out = resample::resample(&denoised, SAMPLE_RATE, audio.sample_rate)?;
-    out.iter_mut().for_each(|c| c.resize(audio.frames(), 0.0));
-    Ok(out)
+    for (wet, dry) in out.iter_mut().zip(&audio.channels) {
+        wet.resize(audio.frames(), 0.0);
+        mix::apply_constant(wet, dry, output.mix, output.mode);
+    }
+    Ok(Denoised {
+        channels: out,
+        presence,
+    })
 }
 
-/// Denoises one 48 kHz channel, time-aligned (latency removed), advancing `bar`.
+/// Engine hops between the hop whose output is the first 10 ms of the aligned output and the
+/// first hop: the aligned output starts `LATENCY` samples into the engine's output, and the
+/// re-blocking of `Denoiser::process` plays each hop out one hop after synthesising it.
+const FIRST_OUTPUT_HOP: usize = LATENCY / HOP - 1;
+
+/// Denoises and gates one 48 kHz channel, time-aligned (latency removed), advancing `bar`.
+/// Also returns the speech presence for each 10 ms of the output: entry i covers output samples
+/// `[i N, (i + 1) N)` and is p_t of the frame t whose window starts there (centred on its end),
+/// the value the gate acts on for those samples.
 pub fn denoise_channel(
     engine: &mut Denoiser<NetworkEstimator>,
+    gate: &mut VoiceGate,
     x: &[f32],
     bar: &ProgressBar,
-) -> Vec<f32> {
+) -> (Vec<f32>, Vec<f32>) {
     let mut padded = x.to_vec();
     padded.resize(x.len() + LATENCY, 0.0);
     let mut out = vec![0.0; padded.len()];
+    let mut presence = Vec::with_capacity(padded.len() / HOP + 1);
     for (i, o) in padded
         .chunks(SAMPLE_RATE as usize)
         .zip(out.chunks_mut(SAMPLE_RATE as usize))
     {
-        engine.process(i, o);
+        engine.process_with(i, o, |p, hop| {
+            gate.process_hop(p, hop);
+            presence.push(p);
+        });
         bar.inc(i.len() as u64);
     }
     out.drain(..LATENCY);
     out.truncate(x.len());
-    out
+    let frames = x.len().div_ceil(HOP);
+    let presence = presence
+        .into_iter()
+        .skip(FIRST_OUTPUT_HOP)
+        .take(frames)
+        .collect();
+    (out, presence)
 }
 
 /// Writes `path` through `write` into a hidden temporary file in the same folder (creating

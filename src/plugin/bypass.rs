@@ -1,7 +1,9 @@
 //! Latency-compensated bypass: a dry delay line and a click-free wet/dry crossfade.
 //!
 //! The dry signal is delayed by exactly the plugin's reported latency, so bypassing never moves
-//! the output in time, and a linear ramp between wet and dry keeps the switch inaudible.
+//! the output in time, and a linear ramp between wet and dry keeps the switch inaudible. The
+//! same delayed dry signal feeds the Mix and the Removed output (`crate::dsp::mix`), and the
+//! same ramp ([`SwitchFader`]) crossfades the output mode.
 
 use super::flush_to_zero;
 
@@ -45,19 +47,20 @@ impl DelayLine {
     }
 }
 
-/// A per-sample mix amount between the wet (0) and dry (1) signals that ramps linearly towards
-/// its target, so switching bypass takes `ramp_len` samples instead of one.
-pub struct BypassFader {
+/// A per-sample share between 0 (switch off: wet for bypass, Denoised for the output mode) and
+/// 1 (switch on: dry, Removed) that ramps linearly towards its target, so a switch takes
+/// `ramp_len` samples instead of one.
+pub struct SwitchFader {
     mix: f32,
     target: f32,
     step: f32,
 }
 
-impl BypassFader {
+impl SwitchFader {
     /// A fader that takes `ramp_len` samples (at least one) for a full switch, starting settled
-    /// at `bypassed`.
-    pub fn new(ramp_len: usize, bypassed: bool) -> Self {
-        let mix = Self::mix_for(bypassed);
+    /// at `on`.
+    pub fn new(ramp_len: usize, on: bool) -> Self {
+        let mix = Self::mix_for(on);
         Self {
             mix,
             target: mix,
@@ -65,9 +68,9 @@ impl BypassFader {
         }
     }
 
-    /// The dry share for a bypass state.
-    fn mix_for(bypassed: bool) -> f32 {
-        if bypassed {
+    /// The share for a switch state.
+    fn mix_for(on: bool) -> f32 {
+        if on {
             1.0
         } else {
             0.0
@@ -75,17 +78,17 @@ impl BypassFader {
     }
 
     /// Sets where the fader heads; the ramp starts from the current mix.
-    pub fn set_bypassed(&mut self, bypassed: bool) {
-        self.target = Self::mix_for(bypassed);
+    pub fn set_on(&mut self, on: bool) {
+        self.target = Self::mix_for(on);
     }
 
-    /// Jumps straight to `bypassed` without a ramp (after a reset nothing is playing).
-    pub fn snap_to(&mut self, bypassed: bool) {
-        self.target = Self::mix_for(bypassed);
+    /// Jumps straight to `on` without a ramp (after a reset nothing is playing).
+    pub fn snap_to(&mut self, on: bool) {
+        self.target = Self::mix_for(on);
         self.mix = self.target;
     }
 
-    /// Fills `mix` with one dry share per sample, advancing the ramp.
+    /// Fills `mix` with one share per sample, advancing the ramp.
     pub fn fill(&mut self, mix: &mut [f32]) {
         for m in mix.iter_mut() {
             self.advance();
@@ -136,12 +139,12 @@ mod tests {
 
     #[test]
     fn fader_ramps_linearly_and_lands_exactly() {
-        let mut fader = BypassFader::new(4, false);
-        fader.set_bypassed(true);
+        let mut fader = SwitchFader::new(4, false);
+        fader.set_on(true);
         let mut mix = [0.0; 6];
         fader.fill(&mut mix);
         assert_eq!(mix, [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]);
-        fader.set_bypassed(false);
+        fader.set_on(false);
         fader.fill(&mut mix[..2]);
         assert_eq!(&mix[..2], &[0.75, 0.5]);
         fader.snap_to(true);

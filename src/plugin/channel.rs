@@ -1,7 +1,14 @@
-//! One audio channel of the plugin: a denoiser engine (behind a rate converter when the host
-//! does not run at 48 kHz) and the matching dry delay for bypass.
+//! One audio channel of the plugin: a denoiser engine and its voice gate (behind a rate
+//! converter when the host does not run at 48 kHz), and the matching dry delay for the mix, the
+//! Removed output and bypass.
+//!
+//! The gate works on the engine's hops at 48 kHz, as they are synthesised, so its timing against
+//! the speech is the same at every host rate and for every buffer size; the mix and the output
+//! mode work at the host rate against the dry delay, which is exact to the sample.
 
 use crate::denoiser::{DenoiserParams, INPUT_LIMIT};
+use crate::dsp::gate::{GateSettings, VoiceGate};
+use crate::dsp::mix;
 use crate::NB_BANDS;
 
 use super::bypass::{crossfade_and_sanitize, DelayLine};
@@ -36,12 +43,33 @@ impl Default for ChunkScratch {
     }
 }
 
+/// Per-sample shares of the current chunk, filled once for all channels.
+pub struct ChunkShares {
+    /// Dry share of the bypass crossfade (1 = bypassed).
+    pub bypass: [f32; MAX_CHUNK],
+    /// Wet share w of the mix (1 = fully processed).
+    pub wet: [f32; MAX_CHUNK],
+    /// Share r of the Removed output (1 = what the processing removes).
+    pub removed: [f32; MAX_CHUNK],
+}
+
+impl Default for ChunkShares {
+    fn default() -> Self {
+        Self {
+            bypass: [0.0; MAX_CHUNK],
+            wet: [1.0; MAX_CHUNK],
+            removed: [0.0; MAX_CHUNK],
+        }
+    }
+}
+
 /// The processing state of one channel.
 pub struct ChannelProcessor {
     engine: Engine,
     /// `None` at the engine rate; else the resamplers around the engine.
     converter: Option<RateConverter>,
     dry_delay: DelayLine,
+    gate: VoiceGate,
 }
 
 impl ChannelProcessor {
@@ -56,6 +84,7 @@ impl ChannelProcessor {
             engine: new_engine(),
             converter,
             dry_delay: DelayLine::new(conversion.latency_samples()),
+            gate: VoiceGate::new(),
         })
     }
 
@@ -66,11 +95,17 @@ impl ChannelProcessor {
             converter.reset();
         }
         self.dry_delay.reset();
+        self.gate.reset();
     }
 
     /// Sets the engine parameters for the following chunks.
     pub fn set_params(&mut self, params: DenoiserParams) {
         self.engine.set_params(params);
+    }
+
+    /// Sets the voice gate for the following hops.
+    pub fn set_gate(&mut self, settings: GateSettings) {
+        self.gate.set_settings(settings);
     }
 
     /// Sets what the engine's estimator does for the following hops (see `link.rs`).
@@ -95,16 +130,26 @@ impl ChannelProcessor {
             let mid = 0.5 * (flush_to_zero(l) + flush_to_zero(r));
             *m = flush_to_zero(mid).clamp(-INPUT_LIMIT, INPUT_LIMIT);
         }
-        self.run_engine(input, output);
+        self.run_engine(input, output, false);
     }
 
-    /// Runs the engine (behind the converter, if any) from `input` into `output`.
-    fn run_engine(&mut self, input: &[f32], output: &mut [f32]) {
+    /// Runs the engine (behind the converter, if any) from `input` into `output`, each hop
+    /// through the voice gate when `gated`.
+    fn run_engine(&mut self, input: &[f32], output: &mut [f32], gated: bool) {
+        let gate = &mut self.gate;
         match &mut self.converter {
+            None if gated => self.engine.process_with(input, output, |presence, hop| {
+                gate.process_hop(presence, hop)
+            }),
             None => self.engine.process(input, output),
             Some(converter) => {
                 let engine = &mut self.engine;
-                converter.process(input, output, |hop, out| engine.process_hop(hop, out));
+                converter.process(input, output, |hop, out| {
+                    engine.process_hop(hop, out);
+                    if gated {
+                        gate.process_hop(engine.presence(), out);
+                    }
+                });
             }
         }
     }
@@ -114,26 +159,29 @@ impl ChannelProcessor {
         &self.engine.last_gains().gain
     }
 
-    /// Denoises `io` in place, then crossfades towards the delayed dry signal by the per-sample
-    /// dry share `mix`. The caller passes `io` and `mix` of equal length, at most [`MAX_CHUNK`];
-    /// anything beyond the shortest of the three is left untouched.
+    /// Denoises and gates `io` in place, mixes it with the delayed dry signal and picks the
+    /// output mode by the per-sample shares (`crate::dsp::mix`), then crossfades towards the dry
+    /// signal by the bypass share. `io` is at most [`MAX_CHUNK`] samples long; anything beyond
+    /// is left untouched.
     pub fn process_chunk(
         &mut self,
         io: &mut [f32],
-        mix: &[f32],
+        shares: &ChunkShares,
         scratch: &mut ChunkScratch,
         meters: &Meters,
     ) {
-        let len = io.len().min(mix.len()).min(MAX_CHUNK);
-        let (io, mix) = (&mut io[..len], &mix[..len]);
+        let len = io.len().min(MAX_CHUNK);
+        let io = &mut io[..len];
         let input = &mut scratch.input[..len];
         let dry = &mut scratch.dry[..len];
 
         copy_sanitized(io, input);
         meters.record_input(input);
         self.dry_delay.process(input, dry);
-        self.run_engine(input, io);
-        crossfade_and_sanitize(io, dry, mix);
+        self.run_engine(input, io, true);
+        meters.record_gate(self.engine.presence(), self.gate.gain());
+        mix::apply(io, dry, &shares.wet[..len], &shares.removed[..len]);
+        crossfade_and_sanitize(io, dry, &shares.bypass[..len]);
         meters.record_output(io);
     }
 }

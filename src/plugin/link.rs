@@ -7,19 +7,29 @@
 //! filter, post-filter and overlap-add stay per channel). The three engines see the same block
 //! sizes, so they complete their hops at the same samples: within one plugin chunk the mid
 //! engine produces exactly the estimates that the two channels consume, in order, and a small
-//! fixed queue carries them across.
+//! fixed queue carries them across. Each estimate carries the mid frame's speech presence too,
+//! so both channels' voice gates open and close together.
 
 use crate::denoiser::{BandGains, FrameView, GainEstimator, NB_FEATURES};
+use crate::dsp::presence;
 use crate::model::NetworkEstimator;
 
 /// Most hops one plugin chunk can complete (chunks of at most 256 samples; at 8 kHz a hop is
 /// 80 host samples, so at most 4).
 pub const QUEUE_CAPACITY: usize = 8;
 
-/// A fixed-capacity FIFO of band gains (no allocation).
+/// What the mid engine hands to the channels for one frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Estimate {
+    pub gains: BandGains,
+    /// The frame's speech presence, as the mid engine records it.
+    pub presence: f32,
+}
+
+/// A fixed-capacity FIFO of estimates (no allocation).
 #[derive(Clone, Copy, Debug)]
 pub struct GainQueue {
-    items: [BandGains; QUEUE_CAPACITY],
+    items: [Estimate; QUEUE_CAPACITY],
     head: usize,
     len: usize,
 }
@@ -27,7 +37,7 @@ pub struct GainQueue {
 impl Default for GainQueue {
     fn default() -> Self {
         Self {
-            items: [BandGains::default(); QUEUE_CAPACITY],
+            items: [Estimate::default(); QUEUE_CAPACITY],
             head: 0,
             len: 0,
         }
@@ -37,7 +47,7 @@ impl Default for GainQueue {
 impl GainQueue {
     /// Appends `g`; when full, the oldest entry is dropped (cannot happen with the chunk sizes
     /// above).
-    pub fn push(&mut self, g: BandGains) {
+    pub fn push(&mut self, g: Estimate) {
         if self.len == QUEUE_CAPACITY {
             self.head = (self.head + 1) % QUEUE_CAPACITY;
             self.len -= 1;
@@ -47,7 +57,7 @@ impl GainQueue {
     }
 
     /// Removes and returns the oldest entry.
-    pub fn pop(&mut self) -> Option<BandGains> {
+    pub fn pop(&mut self) -> Option<Estimate> {
         (self.len > 0).then(|| {
             let g = self.items[self.head];
             self.head = (self.head + 1) % QUEUE_CAPACITY;
@@ -88,6 +98,8 @@ pub struct PluginEstimator {
     network: Option<NetworkEstimator>,
     role: Role,
     queue: GainQueue,
+    /// [`Role::Follow`]: the presence that came with the last estimate applied.
+    followed: Option<f32>,
 }
 
 impl PluginEstimator {
@@ -96,6 +108,7 @@ impl PluginEstimator {
             network,
             role: Role::Own,
             queue: GainQueue::default(),
+            followed: None,
         }
     }
 
@@ -120,18 +133,40 @@ impl GainEstimator for PluginEstimator {
             Role::Own => self.network.estimate(features, frame, out),
             Role::Lead => {
                 self.network.estimate(features, frame, out);
-                self.queue.push(*out);
+                // What the mid engine will record: the network's own presence, else the one
+                // derived from these gains and the mid frame's energies.
+                let presence = match self.network.presence() {
+                    Some(p) => presence::sanitize(p),
+                    None => presence::from_gains(&out.gain, frame.ex),
+                };
+                self.queue.push(Estimate {
+                    gains: *out,
+                    presence,
+                });
             }
             // An empty queue cannot happen while the engines are in step; unity is the safe
-            // fallback (the channel passes through for that hop).
-            Role::Follow => *out = self.queue.pop().unwrap_or_default(),
+            // fallback (the channel passes through for that hop, its gate kept open).
+            Role::Follow => {
+                let estimate = self.queue.pop();
+                *out = estimate.map(|e| e.gains).unwrap_or_default();
+                self.followed = Some(estimate.map_or(1.0, |e| e.presence));
+            }
             Role::Idle => *out = BandGains::default(),
+        }
+    }
+
+    fn presence(&self) -> Option<f32> {
+        match self.role {
+            Role::Own | Role::Lead => self.network.presence(),
+            Role::Follow => self.followed,
+            Role::Idle => None,
         }
     }
 
     fn reset(&mut self) {
         self.network.reset();
         self.queue.clear();
+        self.followed = None;
     }
 }
 
@@ -139,10 +174,13 @@ impl GainEstimator for PluginEstimator {
 mod tests {
     use super::*;
 
-    fn gains(v: f32) -> BandGains {
-        BandGains {
-            gain: [v; crate::NB_BANDS],
-            strength: [0.0; crate::NB_BANDS],
+    fn gains(v: f32) -> Estimate {
+        Estimate {
+            gains: BandGains {
+                gain: [v; crate::NB_BANDS],
+                strength: [0.0; crate::NB_BANDS],
+            },
+            presence: v,
         }
     }
 
@@ -153,14 +191,14 @@ mod tests {
         for i in 0..3 {
             q.push(gains(i as f32));
         }
-        assert_eq!(q.pop().unwrap().gain[0], 0.0);
+        assert_eq!(q.pop().unwrap().gains.gain[0], 0.0);
         for i in 3..(3 + QUEUE_CAPACITY) {
             q.push(gains(i as f32));
         }
         // Full: the oldest were dropped, the newest QUEUE_CAPACITY remain in order.
         assert_eq!(q.len(), QUEUE_CAPACITY);
         for i in 3..(3 + QUEUE_CAPACITY) {
-            assert_eq!(q.pop().unwrap().gain[0], i as f32);
+            assert_eq!(q.pop().unwrap().gains.gain[0], i as f32);
         }
         assert!(q.is_empty());
     }

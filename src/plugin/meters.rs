@@ -13,6 +13,8 @@ use crate::NB_BANDS;
 const NO_LEVEL: f32 = 0.0;
 /// Band gain reported while nothing has been measured (no reduction).
 const NO_REDUCTION: f32 = 1.0;
+/// Presence and gate gain reported while nothing has been measured.
+const NOTHING: f32 = 0.0;
 
 /// Meter values shared between the audio thread and the editor.
 pub struct Meters {
@@ -22,6 +24,10 @@ pub struct Meters {
     output_peak: AtomicF32,
     /// Lowest gain g_b per band (over channels and frames) since the editor last looked.
     band_gains: [AtomicF32; NB_BANDS],
+    /// Highest speech presence (over channels and chunks) since the editor last looked.
+    presence: AtomicF32,
+    /// Highest voice-gate gain (over channels and chunks) since the editor last looked.
+    gate_gain: AtomicF32,
     /// The host sample rate of the last activation in Hz (0: not activated yet).
     host_rate: AtomicF32,
     /// The latency reported at the last activation, in samples.
@@ -37,6 +43,8 @@ impl Default for Meters {
             input_peak: AtomicF32::new(NO_LEVEL),
             output_peak: AtomicF32::new(NO_LEVEL),
             band_gains: std::array::from_fn(|_| AtomicF32::new(NO_REDUCTION)),
+            presence: AtomicF32::new(NOTHING),
+            gate_gain: AtomicF32::new(NOTHING),
             host_rate: AtomicF32::new(0.0),
             latency: AtomicU32::new(0),
             supported: AtomicBool::new(true),
@@ -78,6 +86,28 @@ impl Meters {
             let gain = if gain.is_finite() { gain } else { NO_REDUCTION };
             meter.fetch_min(gain.clamp(0.0, 1.0), Ordering::Relaxed);
         }
+    }
+
+    /// Audio thread: accounts for one channel's latest speech presence and gate gain.
+    pub fn record_gate(&self, presence: f32, gate_gain: f32) {
+        let sane = |v: f32| {
+            if v.is_finite() {
+                v.clamp(0.0, 1.0)
+            } else {
+                NOTHING
+            }
+        };
+        self.presence.fetch_max(sane(presence), Ordering::Relaxed);
+        self.gate_gain.fetch_max(sane(gate_gain), Ordering::Relaxed);
+    }
+
+    /// Editor: (highest presence, highest gate gain) since the last call, resetting them; both
+    /// 0 while nothing was processed.
+    pub fn take_gate(&self) -> (f32, f32) {
+        (
+            self.presence.swap(NOTHING, Ordering::Relaxed),
+            self.gate_gain.swap(NOTHING, Ordering::Relaxed),
+        )
     }
 
     /// Editor: the input peak since the last call (linear), resetting it.
@@ -131,5 +161,15 @@ mod tests {
         assert_eq!(taken[3], 0.25);
         assert_eq!(taken[0], 1.0);
         assert_eq!(meters.take_band_gains()[3], 1.0);
+    }
+
+    #[test]
+    fn gate_values_keep_the_maximum_until_taken() {
+        let meters = Meters::default();
+        meters.record_gate(0.2, 1e-5);
+        meters.record_gate(0.7, f32::NAN);
+        meters.record_gate(f32::INFINITY, 0.5);
+        assert_eq!(meters.take_gate(), (0.7, 0.5));
+        assert_eq!(meters.take_gate(), (0.0, 0.0));
     }
 }

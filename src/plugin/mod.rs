@@ -9,8 +9,12 @@
 //!   48 kHz, where it is exact).
 //! - Bypass crossfades to the dry signal delayed by that same latency, while the engine keeps
 //!   running, so switching it never clicks nor moves the output in time.
+//! - A voice gate after each engine ([`crate::dsp::gate`]) attenuates what the engine calls
+//!   non-speech; the Mix and the Removed output ([`crate::dsp::mix`]) use the same delayed dry
+//!   signal as bypass, so a 50 % mix never comb-filters and Denoised + Removed is the input.
 //! - Float parameters are smoothed and handed to the engine in chunks of at most
-//!   [`channel::MAX_CHUNK`] samples, whatever the host's buffer size.
+//!   [`channel::MAX_CHUNK`] samples, whatever the host's buffer size; the mix per sample, the
+//!   output mode by a crossfade as bypass.
 
 mod bypass;
 mod channel;
@@ -30,12 +34,12 @@ use crate::denoiser::{Denoiser, DenoiserParams};
 use crate::dsp::ftz::FlushToZero;
 use crate::model::{self, NetworkEstimator, Precision};
 
-use bypass::BypassFader;
-use channel::{ChannelProcessor, ChunkScratch, MAX_CHUNK};
+use bypass::SwitchFader;
+use channel::{ChannelProcessor, ChunkScratch, ChunkShares, MAX_CHUNK};
 use editor::EditorApp;
 use link::Role;
 use meters::Meters;
-use params::PercepNetParams;
+use params::{OutputModeParam, PercepNetParams};
 use rate::RateConversion;
 
 /// The gain estimator the plugin runs: the trained network embedded in the binary (unity gains
@@ -59,7 +63,7 @@ fn new_engine() -> Engine {
     Denoiser::new(link::PluginEstimator::new(network))
 }
 
-/// Duration of the wet/dry crossfade when bypass is switched, in seconds.
+/// Duration of the crossfade when bypass or the output mode is switched, in seconds.
 const BYPASS_FADE_SECONDS: f32 = 0.010;
 
 /// The PercepNet speech denoiser plugin.
@@ -72,9 +76,11 @@ pub struct PercepNet {
     /// Stereo only: the engine that analyses the mid signal when the channels are linked.
     mid: Option<ChannelProcessor>,
     /// The wet/dry crossfade shared by all channels, so they switch in lockstep.
-    fader: BypassFader,
-    /// Per-sample dry share of the current chunk, filled once for all channels.
-    mix: [f32; MAX_CHUNK],
+    fader: SwitchFader,
+    /// The Denoised/Removed crossfade, shared likewise.
+    mode_fader: SwitchFader,
+    /// Per-sample shares of the current chunk, filled once for all channels.
+    shares: ChunkShares,
     scratch: ChunkScratch,
     /// The latency reported to the host in `activate`, in samples.
     latency: u32,
@@ -88,8 +94,9 @@ impl Default for PercepNet {
             editor_state: editor::default_state(),
             channels: Vec::new(),
             mid: None,
-            fader: BypassFader::new(1, false),
-            mix: [0.0; MAX_CHUNK],
+            fader: SwitchFader::new(1, false),
+            mode_fader: SwitchFader::new(1, false),
+            shares: ChunkShares::default(),
             scratch: ChunkScratch::default(),
             latency: 0,
         }
@@ -106,12 +113,23 @@ impl PercepNet {
         }
     }
 
+    /// Whether the output mode parameter asks for the Removed signal.
+    fn removed_mode(&self) -> bool {
+        self.params.output_mode.value() == OutputModeParam::Removed
+    }
+
     /// Processes one chunk (at most [`MAX_CHUNK`] samples) of every channel in place.
     fn process_chunk(&mut self, channels: &mut [&mut [f32]], start: usize, len: usize) {
         let engine_params = self.next_engine_params(len);
+        let gate = self.params.next_gate_settings(len.max(1) as u32);
         let linked = self.run_mid(channels, start, len, engine_params);
-        let mix = &mut self.mix[..len];
-        self.fader.fill(mix);
+        let shares = &mut self.shares;
+        self.fader.fill(&mut shares.bypass[..len]);
+        self.mode_fader.fill(&mut shares.removed[..len]);
+        self.params
+            .mix
+            .smoothed
+            .next_block(&mut shares.wet[..len], len);
         let role = if linked { Role::Follow } else { Role::Own };
         for (samples, processor) in channels.iter_mut().zip(&mut self.channels) {
             let Some(chunk) = samples.get_mut(start..start + len) else {
@@ -119,7 +137,8 @@ impl PercepNet {
             };
             processor.set_role(role);
             processor.set_params(engine_params);
-            processor.process_chunk(chunk, mix, &mut self.scratch, &self.meters);
+            processor.set_gate(gate);
+            processor.process_chunk(chunk, &self.shares, &mut self.scratch, &self.meters);
         }
     }
 
@@ -267,10 +286,9 @@ impl Plugin for PercepNet {
         self.latency = conversion.latency_samples() as u32;
         self.meters
             .set_activation(buffer_config.sample_rate, self.latency, true);
-        self.fader = BypassFader::new(
-            fade_len(buffer_config.sample_rate),
-            self.params.bypass.value(),
-        );
+        let fade = fade_len(buffer_config.sample_rate);
+        self.fader = SwitchFader::new(fade, self.params.bypass.value());
+        self.mode_fader = SwitchFader::new(fade, self.removed_mode());
         // Standalone apps have no host to compensate latency (and nice-plug warns if told).
         if context.plugin_api() != PluginApi::Standalone {
             context.set_latency_samples(self.latency);
@@ -283,6 +301,7 @@ impl Plugin for PercepNet {
             processor.reset();
         }
         self.fader.snap_to(self.params.bypass.value());
+        self.mode_fader.snap_to(self.removed_mode());
     }
 
     fn process(
@@ -294,7 +313,8 @@ impl Plugin for PercepNet {
         // Subnormals flushed to zero in hardware for this call (restored on return): a fading
         // tail or a silent input must not slow the arithmetic down.
         let _ftz = FlushToZero::new();
-        self.fader.set_bypassed(self.params.bypass.value());
+        self.fader.set_on(self.params.bypass.value());
+        self.mode_fader.set_on(self.removed_mode());
         let samples = buffer.samples();
         let channels = buffer.as_slice();
         let mut start = 0;

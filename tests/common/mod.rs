@@ -1,4 +1,11 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: `.pnr` reference files, [`cli`] for the
+//! command-line tests and [`host`], the CLAP host of the `clap_*` tests. Each test file uses a
+//! part of them.
+
+#![allow(dead_code)]
+
+pub mod cli;
+pub mod host;
 
 /// Parses a `.pnr` reference file (docs/FORMATS.md): (inputs, outputs) per frame; the
 /// outputs are the gains and strengths, then (version 2) the presence.
