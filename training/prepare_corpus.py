@@ -4,44 +4,34 @@
     bash training/setup.sh                                     # venv in ~/.cache/pn-train
     ~/.cache/pn-train/venv/bin/python training/prepare_corpus.py [--out training/data/corpus]
 
-Stages (all by default; `--stages` picks some, each is idempotent):
-  fetch     `apt-get download` the .deb files listed below into CACHE/debs and unpack only their
-            audio files with `dpkg-deb --fsys-tarfile | tar -x` into CACHE/pkgs/PKG (nothing is
-            installed). 0ad-data keeps its audio inside public.zip: only audio/ is unzipped.
-  speech    select the speech files allowed for training (select_speech and ../shared/DATA.md;
-            everything held back for evaluation is excluded by rule and re-checked by held_back()),
-            decode, mix to mono, resample to 48 kHz (soxr HQ), drop
-            clipped files, trim leading/trailing silence, measure level and bandwidth,
-            write OUT/speech/SOURCE/GROUP/ID.flac (24-bit) and OUT/parts/speech-SOURCE.csv.
-  noise     the same for the noise packages (NOISE_PKGS, select_noise), cut into chunks of ~--chunk-s seconds
-            (near-silent chunks dropped), OUT/noise/SOURCE/ID_cNNN.flac, OUT/parts/noise-SOURCE.csv.
-  generated seeded synthetic noise: white, pink, brown, mains hum with harmonics, fan (filtered
-            noise with blade-pass lines), babble (from speech of the same split only),
-            OUT/noise/generated/*.flac, OUT/parts/noise-generated.csv.
-  tts       (only with --tts) synthetic speech, see --tts.
-  manifest  merge the parts into OUT/manifest.csv, assign the train/dev split, write OUT/summary.md.
+Stages (`--stages`, each idempotent; training/README.md has the details and the measurements):
+  fetch     `apt-get download` the packages below into CACHE/debs, unpack only their audio files
+            (`dpkg-deb --fsys-tarfile | tar -x`, nothing installed); 0ad-data: audio/ of public.zip.
+  speech    select the speech allowed for training (everything held back for evaluation is excluded
+            by rule and re-checked by held_back()), decode, mono, 48 kHz (soxr HQ), drop clipped
+            files, trim silence, measure level/bandwidth/voicing -> OUT/speech/SOURCE/GROUP/*.flac.
+  noise     the same for NOISE_PKGS, cut into ~--chunk-s chunks -> OUT/noise/SOURCE/*.flac.
+  generated white, pink, brown, hum, fan, babble (noisegen.py's older generators + babble).
+  synth     procedural noise of 15 generators (noisegen.py, SYNTH_HOURS) -> OUT/noise/synth/CAT/.
+  tts       synthetic speech (--tts mei,piper,festival,espeak[,kokoro]; tts_corpus.py).
+  manifest  merge OUT/parts/*.csv, re-categorise recorded noise by path (RECAT), cap music
+            (--music-frac), assign the split, write OUT/manifest.csv and OUT/summary.md.
 
-manifest.csv columns: kind (speech|noise), path (relative to OUT), source (Debian package or
-"generated"/"tts-ENGINE"), category (speech | music | ambience | effects | keyboard | desktop |
-samples | white | pink | brown | hum | fan | babble), group (speaker/group id; for noise the
-original file, so all chunks of a file share a split), language, duration_s, bandwidth_hz, e99_hz,
-level_dbfs (active level: RMS of the 20 ms frames within 40 dB of the loudest), voiced_frac
-(speech: share of 10 ms hops with a pitch-like autocorrelation peak), orig_sr, orig
-(path inside the package, or the generator's parameters), split (train|dev).
+manifest.csv columns: kind (speech|noise), path (relative to OUT), source (package, "generated",
+"synth" or "tts-ENGINE"), category (speech, or the noise category: music ambience effects rain
+wind water birds insects fire traffic babble office kitchen fan hum clicks roomtone white pink
+brown), group (speaker/voice; for noise the original file), language, duration_s, bandwidth_hz,
+e99_hz, level_dbfs (RMS of the 20 ms frames within 40 dB of the loudest), voiced_frac, orig_sr,
+orig (path inside the package, or the generator's parameters), split (train|dev).
 
-Split: deterministic, by group. Within each source, groups are visited in sha1(source|group) order and put
-into dev while dev stays <= 15 % of the source's duration, until it reaches --dev-frac (10 %);
-groups larger than 15 % of their source never go to dev (so a source with one or two speakers,
-gcin-voice, stays all train). Noise groups are original files, so a music track's chunks are never
-split between train and dev. Generated noise: every 10th of the first --gen-count files of each type
-(by index) is dev, and dev babble is built from dev speakers only; the --babble-extra files are train.
+Split: by group. Within each source, groups in sha1(source|group) order go to dev while dev stays
+<= 15 % of the source's duration, until it reaches --dev-frac (10 %). Noise groups are original
+files (a track's chunks never straddle). Generated/synth files carry their split (disjoint seeds;
+dev babble from dev speakers only).
 
-Bandwidth (bandwidth_hz): the long-term power spectrum (Welch, 2048-point Hann, 50 % overlap, over
-the 20 ms frames within 40 dB of the loudest) is smoothed with a 250 Hz moving average; the
-bandwidth is the highest frequency whose level is within --bw-db (50 dB) of the spectrum's median
-level over 300 Hz-4 kHz, capped at the original Nyquist frequency: it finds the cliff of a codec or
-resampler lowpass. e99_hz (99 % of the energy below) is kept for reference. training/README.md
-says why the 99 %-energy and peak-relative rules were not used.
+Bandwidth (bandwidth_hz): the highest frequency whose smoothed long-term level (Welch 2048, 250 Hz
+moving average, active frames) is within --bw-db (50 dB) of the median level over 300 Hz-4 kHz,
+capped at the original Nyquist: it finds a codec/resampler cliff. e99_hz is kept for reference.
 """
 from __future__ import annotations
 
@@ -63,18 +53,18 @@ import soundfile as sf
 import soxr
 from scipy import signal
 
+from noisegen import colored, gen_fan, gen_hum   # noqa: F401  (the `generated` stage's generators)
+
 SR = 48000
 HERE = Path(__file__).resolve().parent
 AUDIO_EXT = (".ogg", ".oga", ".wav", ".flac", ".mp3", ".opus", ".aif", ".aiff")
 TAR_PATTERNS = ["*.ogg", "*.oga", "*.wav", "*.flac", "*.mp3", "*.opus", "*.aif", "*.aiff",
                 "*.OGG", "*.WAV", "*.FLAC", "*.MP3"]
 
-# ----------------------------------------------------------------------------------------------
-# Sources
-# ----------------------------------------------------------------------------------------------
+# ---- Sources ---------------------------------------------------------------------------------
 
-TUXPAINT_LANGS = ("ro", "es", "ru", "fr", "bg", "be", "ca")          # DATA.md: allowed for training
-HEDGEWARS_HELD_BACK = {"British", "Default_uk", "Pirate", "Singer"}    # DATA.md: evaluation only
+TUXPAINT_LANGS = ("ro", "es", "ru", "fr", "bg", "be", "ca")          # docs/DATA.md: allowed for training
+HEDGEWARS_HELD_BACK = {"British", "Default_uk", "Pirate", "Singer"}    # docs/DATA.md: evaluation only
 # megaglest units whose ack/select sounds are animal/machine noises, not voices
 MEGAGLEST_NONVOICE = {"chicken", "sheep", "bull", "cow", "pig", "behemoth", "dragon", "evil_dragon",
                       "thunderbird", "battle_machine", "ornithopter", "golem", "daemon", "horse",
@@ -88,7 +78,7 @@ NOISE_PKGS = ["0ad-data", "wesnoth-1.16-music", "wesnoth-1.16-data", "widelands-
               "extremetuxracer-data", "redeclipse-data", "lincity-ng-data", "flightgear-data-base",
               "sonic-pi-samples", "bucklespring-data", "sound-theme-freedesktop", "yaru-theme-sound",
               "gnome-audio"]
-# Never used for anything here (DATA.md: held back for evaluation). fillets-ng-data is the
+# Never used for anything here (docs/DATA.md: held back for evaluation). fillets-ng-data is the
 # non-Czech package; warzone2100-music is the held-back music.
 NEVER_PKGS = {"warzone2100-music", "fillets-ng-data"}
 
@@ -113,7 +103,7 @@ class Item:
 
 
 def held_back(pkg: str, rel: str) -> bool:
-    """True for anything DATA.md holds back for evaluation (defence in depth)."""
+    """True for anything docs/DATA.md holds back for evaluation (defence in depth)."""
     r = rel.lower()
     if pkg in NEVER_PKGS:
         return True
@@ -245,9 +235,7 @@ def select_noise(pkgs: Path) -> list[Item]:
     return out
 
 
-# ----------------------------------------------------------------------------------------------
-# Fetch
-# ----------------------------------------------------------------------------------------------
+# ---- Fetch -----------------------------------------------------------------------------------
 
 def run(cmd, **kw):
     print("+", " ".join(map(str, cmd)), file=sys.stderr, flush=True)
@@ -294,9 +282,7 @@ def fetch(cache: Path, pkgs: list[str], keep_debs: bool = True) -> None:
             deb.unlink()
 
 
-# ----------------------------------------------------------------------------------------------
-# Signal analysis
-# ----------------------------------------------------------------------------------------------
+# ---- Signal analysis -------------------------------------------------------------------------
 
 def db(x, floor=1e-20):
     return 10 * np.log10(np.maximum(x, floor))
@@ -323,13 +309,9 @@ def to48(y: np.ndarray, sr: int) -> np.ndarray:
 
 
 def clip_stats(x: np.ndarray) -> tuple[float, float]:
-    """(peak, q) on the original channels; q = #samples >= 0.85 peak / #samples >= 0.5 peak.
-
-    A clipped recording piles samples up at its peak: a flat top in PCM, a flat top with
-    +-10 % ringing once Vorbis-coded (so counting samples *at* the peak, or runs of them, misses
-    Vorbis-coded clipping). Measured on this corpus: q is below 0.2 for 99 % of the files that
-    peak under 0.7 (which cannot be digitally clipped), while files peaking at full scale have a
-    tail up to 0.6. See is_clipped."""
+    """(peak, q) on the original channels; q = #samples >= 0.85 peak / #samples >= 0.5 peak:
+    clipping piles samples up near the peak, also once Vorbis rings around a flat top
+    (training/README.md, "Clipping")."""
     a = np.abs(x).max(axis=1)
     pk = float(a.max()) if a.size else 0.0
     if pk <= 0:
@@ -392,14 +374,10 @@ def smooth_linear(f: np.ndarray, pdb: np.ndarray, width_hz: float = 250.0) -> np
 
 
 def bandwidth(y: np.ndarray, orig_sr: int, mask=None, drop_db: float = 50.0) -> tuple[float, float]:
-    """-> (bandwidth_hz, e99_hz).
-
-    bandwidth_hz: the highest frequency at which the long-term spectrum (250 Hz moving average)
-    is within drop_db of its median level over 300 Hz - 4 kHz (the body of the speech spectrum),
-    capped at the original Nyquist frequency. A codec or resampler lowpass is a cliff of 60-120 dB,
-    natural high-frequency rolloff is not, so this finds the cliff without mistaking weak but
-    real highs (fricatives at -70 dB from the spectral peak) for missing ones.
-    e99_hz: the frequency under which 99 % of the long-term energy lies (for reference only)."""
+    """-> (bandwidth_hz, e99_hz). bandwidth_hz: the highest frequency at which the long-term
+    spectrum (250 Hz moving average) is within drop_db of its median level over 300 Hz-4 kHz,
+    capped at the original Nyquist: a codec/resampler lowpass is a cliff of 60-120 dB, natural
+    rolloff is not (training/README.md, "Bandwidth"). e99_hz: 99 % of the energy lies below."""
     f, pdb = spectrum_db(y, mask)
     s = smooth_linear(f, pdb)
     body = (f >= 300) & (f <= 4000)
@@ -433,9 +411,7 @@ def voiced_fraction(y: np.ndarray) -> float:
     return float(np.count_nonzero(best > 0.6) / len(e))
 
 
-# ----------------------------------------------------------------------------------------------
-# Per-file processing
-# ----------------------------------------------------------------------------------------------
+# ---- Per-file processing ---------------------------------------------------------------------
 
 FIELDS = ["kind", "path", "source", "category", "group", "language", "duration_s", "bandwidth_hz",
           "e99_hz", "level_dbfs", "voiced_frac", "orig_sr", "orig", "split"]
@@ -561,9 +537,7 @@ def run_stage(kind: str, items: list[Item], out: Path, args) -> None:
               f"{time.time() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------------------------------
-# Split
-# ----------------------------------------------------------------------------------------------
+# ---- Split -----------------------------------------------------------------------------------
 
 def assign_split(rows: list[dict], dev_frac: float, cap: float = 1.5) -> None:
     """Deterministic group-wise dev split, per source (see the module docstring)."""
@@ -586,67 +560,7 @@ def assign_split(rows: list[dict], dev_frac: float, cap: float = 1.5) -> None:
             r["split"] = "dev" if (r["source"], r["group"]) in dev else "train"
 
 
-# ----------------------------------------------------------------------------------------------
-# Generated noise
-# ----------------------------------------------------------------------------------------------
-
-def colored(rng, n: int, exponent: float, f_lo: float = 20.0) -> np.ndarray:
-    """Gaussian noise with power spectrum ~ 1/f^exponent above f_lo."""
-    X = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / SR)
-    g = np.zeros_like(f)
-    g[f >= f_lo] = f[f >= f_lo] ** (-exponent / 2)
-    return np.fft.irfft(X * g, n)
-
-
-def slow_wobble(rng, n: int, depth: float, rate_hz: float) -> np.ndarray:
-    """Smooth random modulation 1 + depth * lowpass noise (unit std), cut-off rate_hz."""
-    k = max(2, int(n * rate_hz / SR) + 2)
-    ctrl = rng.standard_normal(k)
-    m = np.interp(np.linspace(0, k - 1, n), np.arange(k), ctrl)
-    return 1 + depth * m / (np.std(m) + 1e-12)
-
-
-def gen_hum(rng, n: int) -> tuple[np.ndarray, str]:
-    f0 = float(rng.choice([50.0, 60.0])) * (1 + rng.uniform(-0.004, 0.004))
-    t = np.arange(n) / SR
-    drift = np.cumsum(slow_wobble(rng, n, 0.0005, 0.2) - 1) / SR      # slow frequency drift
-    kmax = int(min(8000, rng.uniform(1500, 8000)) // f0)
-    alpha = rng.uniform(0.5, 2.0)                                      # harmonic rolloff
-    odd = rng.uniform(1.0, 4.0)                                        # odd-harmonic emphasis (buzz)
-    y = np.zeros(n)
-    for k in range(1, kmax + 1):
-        a = k ** -alpha * (odd if k % 2 else 1.0) * rng.lognormal(0, 0.5)
-        y += a * np.sin(2 * np.pi * k * f0 * (t + drift) + rng.uniform(0, 2 * np.pi))
-    y /= np.std(y) + 1e-12
-    floor = colored(rng, n, 1.0)
-    y += floor / (np.std(floor) + 1e-12) * 10 ** (rng.uniform(-40, -15) / 20)
-    return y, f"hum f0={f0:.2f} harmonics={kmax} alpha={alpha:.2f} odd={odd:.2f}"
-
-
-def gen_fan(rng, n: int) -> tuple[np.ndarray, str]:
-    base = colored(rng, n, rng.uniform(0.0, 1.5))
-    fc = rng.uniform(300, 4000)
-    b, a = signal.butter(2, fc / (SR / 2), "low")
-    y = signal.lfilter(b, a, base)
-    # one or two broad resonances (housing/duct)
-    for _ in range(int(rng.integers(1, 3))):
-        f = rng.uniform(150, 3000)
-        b, a = signal.iirpeak(f / (SR / 2), rng.uniform(1.0, 6.0))
-        y = y + rng.uniform(0.5, 2.0) * signal.lfilter(b, a, base)
-    y = y / (np.std(y) + 1e-12) * slow_wobble(rng, n, 0.05, 0.5)
-    # blade-pass tone with harmonics + faint motor whine
-    t = np.arange(n) / SR
-    fb = rng.uniform(40, 300)
-    tones = np.zeros(n)
-    for k in range(1, 6):
-        tones += k ** -1.0 * np.sin(2 * np.pi * k * fb * t + rng.uniform(0, 2 * np.pi))
-    tones *= slow_wobble(rng, n, 0.2, 2.0)
-    y += tones / (np.std(tones) + 1e-12) * 10 ** (rng.uniform(-20, -3) / 20)
-    fw = rng.uniform(500, 4000)
-    y += np.sin(2 * np.pi * fw * t) * 10 ** (rng.uniform(-45, -20) / 20)
-    return y, f"fan lowpass={fc:.0f} blade={fb:.1f} whine={fw:.0f}"
-
+# ---- Generated noise -------------------------------------------------------------------------
 
 def gen_babble(rng, n: int, clips: list[tuple[str, str]], out: Path) -> tuple[np.ndarray, str]:
     """clips: (path, group) of speech of one split. Talkers are distinct groups where possible."""
@@ -713,44 +627,140 @@ def generate(out: Path, args) -> None:
     write_csv(parts / "noise-generated.csv", rows, FIELDS)
 
 
-def tts_mei(out: Path, args) -> None:
-    """Synthetic fullband speech (training/tts_mei.py): `--tts-voices` voices, utterances of
-    4-10 s, `--tts-hours` in all, processed like recorded speech (trim, level, bandwidth,
-    voiced fraction) into speech/tts-mei/<voice>/ and parts/tts-mei.csv."""
-    import tts_mei as tm
-
-    rng = np.random.default_rng([args.seed, 7001])
-    vs = tm.voices(args.tts_voices, args.seed)
-    per_voice = args.tts_hours * 3600 / len(vs)
-    rows, t0 = [], time.time()
-    for v, (ht, sp) in enumerate(vs):
-        group, made, k = f"mei-v{v:02d}", 0.0, 0
-        while made < per_voice:
-            y, sr = tm.utterance(rng, ht, sp, float(rng.uniform(4.0, 10.0)))
-            y = trim(y)
-            lvl, mask = active_level(y)
-            bw, e99 = bandwidth(y, sr, mask, args.bw_db)
-            vf = voiced_fraction(y)
-            rel = Path("speech") / "tts-mei" / group / f"{group}_{k:04d}.flac"
-            write_flac(out / rel, y * 10 ** ((-26.0 - lvl) / 20))
-            rows.append(dict(kind="speech", path=rel.as_posix(), source="tts-mei", category="speech",
-                             group=group, language="ja", duration_s=f"{len(y) / SR:.3f}",
-                             bandwidth_hz=f"{bw:.0f}", e99_hz=f"{e99:.0f}", level_dbfs="-26.0",
-                             voiced_frac=f"{vf:.2f}", orig_sr=sr,
-                             orig=f"pyopenjtalk mei half_tone={ht:.2f} speed={sp:.2f} seed={args.seed}",
-                             split=""))
-            made += len(y) / SR
-            k += 1
-        print(f"  [tts] {group}: half_tone {ht:+.1f} speed {sp:.2f}: {k} utterances, "
-              f"{time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-    write_csv(out / "parts" / "tts-mei.csv", rows, FIELDS)
-    h = sum(float(r["duration_s"]) for r in rows) / 3600
-    print(f"[tts] mei: {len(rows)} utterances ({h:.2f} h), {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+# Procedural noise of the non-music categories (stage `synth`, training/noisegen.py): hours per
+# category, train + dev. white/pink/brown: noisegen.stationary over a slope range (dB/oct).
+SYNTH_HOURS = {"rain": 2.0, "wind": 2.0, "water": 2.0, "birds": 2.0, "insects": 1.5, "fire": 1.5,
+               "traffic": 2.5, "babble": 1.5, "office": 1.5, "kitchen": 1.5, "fan": 1.5, "hum": 1.2,
+               "clicks": 1.5, "roomtone": 1.5, "white": 0.4, "pink": 0.4, "brown": 0.4}
+SLOPES = {"white": (-1.5, 1.0), "pink": (-4.5, -1.5), "brown": (-7.0, -4.5)}
 
 
-# ----------------------------------------------------------------------------------------------
-# Manifest + summary
-# ----------------------------------------------------------------------------------------------
+def talker_fn(clips: list[tuple[str, str]], out: Path):
+    """-> talker(rng, n): one speaker (a group of `clips`) talking: its utterances at
+    -26 +-4 dBFS active level with 0.1-1.5 s pauses, n samples (crowd generator)."""
+    by: dict[str, list[str]] = {}
+    for p, g in clips:
+        by.setdefault(g, []).append(p)
+    groups = sorted(by)
+
+    def talker(rng, n):
+        g = groups[int(rng.integers(len(groups)))]
+        stream, total = [], 0
+        while total < n:
+            c, _ = sf.read(str(out / by[g][int(rng.integers(len(by[g])))]), dtype="float64")
+            lvl, _ = active_level(c)
+            stream += [c * 10 ** ((-26 + rng.uniform(-4, 4) - lvl) / 20), np.zeros(int(rng.uniform(0.1, 1.5) * SR))]
+            total += len(stream[-1]) + len(stream[-2])
+        return np.roll(np.concatenate(stream)[:n], int(rng.integers(n)))
+    return talker
+
+
+def synth_noise(out: Path, args) -> None:
+    """Stage `synth`: SYNTH_HOURS x --synth-scale of --gen-seconds files per category, 10 % (at
+    least 3 files) dev. Seeds (--seed, crc32(category), 0 train | 1 dev, index): disjoint between
+    the splits; dev files also use the generators' held-apart parameter slice (noisegen.draw).
+    Crowd talkers: recorded speech of the same split only. One part file per category
+    (parts/noise-synth-CAT.csv, skipped when present: delete it to regenerate)."""
+    import zlib
+
+    import noisegen
+
+    parts = out / "parts"
+    speech = [r for f in sorted(parts.glob("speech-*.csv")) for r in read_csv(f)]
+    assign_split(speech, args.dev_frac)
+    pools = {s: [(r["path"], r["group"]) for r in speech if r["split"] == s and float(r["duration_s"]) >= 0.5]
+             for s in ("train", "dev")}
+    n = int(args.gen_seconds * SR)
+    for gen, hours in SYNTH_HOURS.items():
+        if args.sources and gen not in args.sources:
+            continue
+        part = parts / f"noise-synth-{gen}.csv"
+        if part.exists():
+            continue
+        total = max(4, int(round(hours * args.synth_scale * 3600 / args.gen_seconds)))
+        ndev = max(3, int(round(total * args.dev_frac)))
+        rows, t0 = [], time.time()
+        for split, count in (("train", total - ndev), ("dev", ndev)):
+            kw = {"talker": talker_fn(pools[split], out)} if gen == "babble" else \
+                {"slope": SLOPES[gen]} if gen in SLOPES else {}
+            for i in range(count):
+                seed = [args.seed, zlib.crc32(gen.encode()), int(split == "dev"), i]
+                y, desc = noisegen.make("stationary" if gen in SLOPES else gen, np.random.default_rng(seed), n,
+                                        args.gen_level, dev=split == "dev", **kw)
+                cat = gen
+                rel = Path("noise") / "synth" / cat / f"{gen}_{split}_{i:04d}.flac"
+                write_flac(out / rel, y)
+                lvl, _ = active_level(y)
+                bw, e99 = bandwidth(y, SR, None, args.bw_db)
+                rows.append(dict(kind="noise", path=rel.as_posix(), source="synth", category=cat,
+                                 group=f"synth:{gen}_{split}_{i:04d}", language="", duration_s=f"{n / SR:.3f}",
+                                 bandwidth_hz=f"{bw:.0f}", e99_hz=f"{e99:.0f}", level_dbfs=f"{lvl:.1f}",
+                                 voiced_frac="", orig_sr=SR, orig=f"{desc} seed={seed}".replace(",", ";"),
+                                 split=split))
+        write_csv(part, rows, FIELDS)
+        dt = time.time() - t0
+        print(f"[synth] {gen}: {len(rows)} x {args.gen_seconds:.0f} s ({ndev} dev) in {dt:.0f} s, "
+              f"{len(rows) * args.gen_seconds / max(dt, 1e-3):.0f}x real time", file=sys.stderr, flush=True)
+
+
+# Recorded noise re-categorised by what its path says (first match wins; music stays music).
+# Matched against "source:path" lower-cased; training/README.md lists what lands where.
+RECAT = [
+    (r"samples/(drum|bd|bass|sn|tabla|guit|perc|loop|elec)_", "effects"),
+    (r"bucklespring|/keys?[._-]|typewriter|keyboard", "office"),
+    (r"vinyl|crackl|static|/(double-)?click|/tick", "clicks"),
+    (r"wind(?!ow|mill)|snowstorm|gust", "wind"),
+    (r"(^|[/_-])rain|thunder(?!stick)|storm", "rain"),
+    (r"river|waterfall|wave|water(?!-blast)|stream|splash|splosh|bubbl|lake|harbo|drip|fountain|swim|/sea", "water"),
+    (r"bird|dayscape|/forest|/crow[._-]|misc_crow|seagull|/owl|jungle", "birds"),
+    (r"insect|cricket|cicada|wasp|/bees?[._-]|mosquito", "insects"),
+    (r"/fire(?!station|work)[^/]*$|lava|/burn|torch|flame|campfire", "fire"),
+    (r"traffic|trafic|engine|car_|motor|/train|locomotive|railtrain|plane|/jet|truck|/bus[._-]|helicopter|"
+     r"dirttrack|revup|skid|nitro", "traffic"),
+    (r"crowd|croud|market|restaurant|cheer|applause|audience|tavern|residential|school|university|commune|"
+     r"shanty", "babble"),
+    (r"bzzt|buzz|/hum[._-]|electric|transformer|substation|powerline", "hum"),
+    (r"machine|/fan[._-]|hvac|/vent|compressor|industry|mill|factory|whine|generator|powercoal|powersolar", "fan"),
+    (r"clang|metal|glass|pottery|blacksmith|cutlery|dish|kitchen|hammer|anvil|clatter|drop_|_drop|chest", "kitchen"),
+]
+FOLD = {"keyboard": "office", "desktop": "effects", "samples": "effects"}
+
+
+def recategorize(source: str, orig: str, category: str) -> str:
+    if category == "music":
+        return category
+    key = f"{source}:{orig}".lower()
+    for rx, cat in RECAT:
+        if re.search(rx, key):
+            return cat
+    return FOLD.get(category, category)
+
+
+def cap_music(rows: list[dict], other_s: float, frac: float) -> tuple[list[dict], list[dict]]:
+    """Keep music chunks up to frac of all noise time (music + other_s seconds): every track's
+    chunks are ranked in a seeded order and taken rank by rank (first the 1st chunk of every
+    track, then the 2nd...), so the cap keeps the variety of tracks. -> (kept, dropped)."""
+    music = [r for r in rows if r["category"] == "music"]
+    cap = frac / (1 - frac) * other_s
+    if sum(float(r["duration_s"]) for r in music) <= cap:
+        return rows, []
+    rank, by = {}, {}
+    for r in music:
+        by.setdefault(r["group"], []).append(r)
+    for g, rs in by.items():
+        rs.sort(key=lambda r: hashlib.sha1(r["path"].encode()).hexdigest())
+        rank.update({r["path"]: k for k, r in enumerate(rs)})
+    keep, acc = set(), 0.0
+    for r in sorted(music, key=lambda r: (rank[r["path"]], hashlib.sha1(r["group"].encode()).hexdigest())):
+        if acc + float(r["duration_s"]) > cap:
+            break
+        keep.add(r["path"])
+        acc += float(r["duration_s"])
+    kept = [r for r in rows if r["category"] != "music" or r["path"] in keep]
+    return kept, [r for r in music if r["path"] not in keep]
+
+
+# ---- Manifest + summary ----------------------------------------------------------------------
 
 BW_BINS = [0, 4000, 8000, 12000, 16000, 20000, 1e9]
 BW_LABELS = ["<4k", "4-8k", "8-12k", "12-16k", "16-20k", ">=20k"]
@@ -760,9 +770,14 @@ def make_manifest(out: Path, args) -> str:
     parts = out / "parts"
     rows = [r for f in sorted(parts.glob("speech-*.csv")) for r in read_csv(f)]
     assign_split(rows, args.dev_frac)
-    noise = [r for f in sorted(parts.glob("noise-*.csv")) if f.name != "noise-generated.csv" for r in read_csv(f)]
-    assign_split(noise, args.dev_frac)
-    gen = read_csv(parts / "noise-generated.csv") if (parts / "noise-generated.csv").exists() else []
+    allnoise = [r for f in sorted(parts.glob("noise-*.csv")) for r in read_csv(f)]
+    gen = [r for r in allnoise if r["split"]]                      # generated/synth: split preset
+    noise = [r for r in allnoise if not r["split"]]
+    for r in noise:
+        r["category"] = recategorize(r["source"], r["orig"], r["category"])
+    assign_split(noise, args.dev_frac)          # before the cap: the recorded split stays as it was
+    other = sum(float(r["duration_s"]) for r in allnoise if r["category"] != "music")
+    noise, capped = cap_music(noise, other, args.music_frac)
     tts = [r for f in sorted(parts.glob("tts-*.csv")) for r in read_csv(f)]
     assign_split(tts, args.dev_frac)
     allrows = sorted(rows + tts, key=lambda r: r["path"]) + sorted(noise + gen, key=lambda r: r["path"])
@@ -770,6 +785,8 @@ def make_manifest(out: Path, args) -> str:
         assert not held_back(r["source"], r["orig"]), r
     write_csv(out / "manifest.csv", allrows, FIELDS)
     drops = [r for f in sorted(parts.glob("dropped-*.csv")) for r in read_csv(f)]
+    drops += [dict(kind="noise", source=r["source"], orig=r["orig"], reason=f"music cap ({args.music_frac:.0%} of the noise)")
+              for r in capped]
     md = summary(allrows, drops)
     (out / "summary.md").write_text(md)
     return md
@@ -787,8 +804,8 @@ def summary(rows: list[dict], drops: list[dict]) -> str:
         L += [f"## {kind}: {h(rs):.2f} h in {len(rs)} files "
               f"(train {h([r for r in rs if r['split'] == 'train']):.2f} h, dev {h([r for r in rs if r['split'] == 'dev']):.2f} h)", ""]
         key = "source" if kind == "speech" else "category"
-        L += [f"| {key} | files | hours | train h | dev h | groups (dev) | dropped | median bw kHz | " + " | ".join(BW_LABELS) + " |",
-              "|---" * (8 + len(BW_LABELS)) + "|"]
+        L += [f"| {key} | files | hours | share | train h | dev h | groups (dev) | dropped | median bw kHz | " + " | ".join(BW_LABELS) + " |",
+              "|---" * (9 + len(BW_LABELS)) + "|"]
         keys = sorted({r[key] for r in rs}, key=lambda k: -h([r for r in rs if r[key] == k]))
         for k in keys:
             sub = [r for r in rs if r[key] == k]
@@ -797,16 +814,16 @@ def summary(rows: list[dict], drops: list[dict]) -> str:
             hist = [d[(bw >= lo) & (bw < hi)].sum() / d.sum() * 100 for lo, hi in zip(BW_BINS[:-1], BW_BINS[1:])]
             groups = {r["group"] for r in sub}
             dgroups = {r["group"] for r in sub if r["split"] == "dev"}
-            nd = sum(1 for x in drops if x["kind"] == kind and (x["source"] == k if key == "source" else False))
-            L.append(f"| {k} | {len(sub)} | {h(sub):.2f} | {h([r for r in sub if r['split'] == 'train']):.2f} | "
+            nd = sum(1 for x in drops if x["kind"] == kind and x["source"] == k) if key == "source" else ""
+            L.append(f"| {k} | {len(sub)} | {h(sub):.2f} | {h(sub) / h(rs):.1%} | {h([r for r in sub if r['split'] == 'train']):.2f} | "
                      f"{h([r for r in sub if r['split'] == 'dev']):.2f} | {len(groups)} ({len(dgroups)}) | "
-                     f"{nd if key == 'source' else ''} | {np.median(bw) / 1000:.1f} | " + " | ".join(f"{x:.0f}%" for x in hist) + " |")
+                     f"{nd} | {np.median(bw) / 1000:.1f} | " + " | ".join(f"{x:.0f}%" for x in hist) + " |")
         L.append("")
         if kind == "noise":
-            L += ["| noise source | files | hours | train h | dev h |", "|---|---|---|---|---|"]
+            L += ["| noise source | files | hours | share | train h | dev h |", "|---|---|---|---|---|---|"]
             for k in sorted({r["source"] for r in rs}, key=lambda k: -h([r for r in rs if r["source"] == k])):
                 sub = [r for r in rs if r["source"] == k]
-                L.append(f"| {k} | {len(sub)} | {h(sub):.2f} | {h([r for r in sub if r['split'] == 'train']):.2f} | "
+                L.append(f"| {k} | {len(sub)} | {h(sub):.2f} | {h(sub) / h(rs):.1%} | {h([r for r in sub if r['split'] == 'train']):.2f} | "
                          f"{h([r for r in sub if r['split'] == 'dev']):.2f} |")
             L.append("")
     if drops:
@@ -821,17 +838,15 @@ def summary(rows: list[dict], drops: list[dict]) -> str:
     return "\n".join(L)
 
 
-# ----------------------------------------------------------------------------------------------
-# main
-# ----------------------------------------------------------------------------------------------
+# ---- main ------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("PN_TRAIN_CACHE", Path.home() / ".cache/pn-train")),
                     help="debs and unpacked packages (default ~/.cache/pn-train, or $PN_TRAIN_CACHE)")
     ap.add_argument("--out", type=Path, default=HERE / "data" / "corpus", help="corpus dir (default training/data/corpus)")
-    ap.add_argument("--stages", default="fetch,speech,noise,generated,manifest",
-                    help="comma list of fetch,speech,noise,generated,tts,manifest")
+    ap.add_argument("--stages", default="fetch,speech,noise,generated,synth,manifest",
+                    help="comma list of fetch,speech,noise,generated,synth,tts,manifest")
     ap.add_argument("--sources", default="", help="comma list of packages to (re)process in speech/noise (default all)")
     ap.add_argument("--limit", type=int, default=0, help="at most N files per source (quick test)")
     ap.add_argument("--prune-debs", action="store_true", help="delete each .deb once unpacked")
@@ -845,10 +860,13 @@ def main(argv=None) -> int:
     ap.add_argument("--gen-seconds", type=float, default=30.0)
     ap.add_argument("--gen-level", type=float, default=-25.0, help="RMS of generated noise, dBFS")
     ap.add_argument("--seed", type=int, default=20251125)
-    ap.add_argument("--tts", default="", help="comma list of TTS engines to add synthetic speech "
-                    "(implemented: mei); implies the tts stage")
-    ap.add_argument("--tts-hours", type=float, default=1.5, help="hours of speech per TTS engine")
-    ap.add_argument("--tts-voices", type=int, default=24, help="voices (split groups) per TTS engine")
+    ap.add_argument("--synth-scale", type=float, default=1.0, help="stage synth: SYNTH_HOURS times this")
+    ap.add_argument("--music-frac", type=float, default=0.18,
+                    help="manifest: music chunks kept up to this share of the noise time (whole tracks first)")
+    ap.add_argument("--tts", default="", help="comma list of TTS engines (mei, piper, festival, espeak; "
+                    "tts_corpus.py); implies the tts stage (which alone runs all four)")
+    ap.add_argument("--tts-hours", type=float, default=0, help="hours per TTS engine (default tts_corpus.HOURS)")
+    ap.add_argument("--tts-voices", type=int, default=0, help="voices (split groups) per engine (default tts_corpus.VOICES)")
     args = ap.parse_args(argv)
     args.sources = set(filter(None, args.sources.split(",")))
     stages = set(args.stages.split(","))
@@ -866,11 +884,12 @@ def main(argv=None) -> int:
         run_stage("noise", select_noise(pkgs), args.out, args)
     if "generated" in stages:
         generate(args.out, args)
+    if "synth" in stages:
+        synth_noise(args.out, args)
     if "tts" in stages:
-        for engine in filter(None, (args.tts or "mei").split(",")):
-            if engine != "mei":
-                sys.exit(f"prepare_corpus: TTS engine {engine!r} is not implemented (only mei)")
-            tts_mei(args.out, args)
+        import tts_corpus
+        for engine in filter(None, (args.tts or "mei,piper,festival,espeak").split(",")):
+            tts_corpus.run(engine, args.out, args)
     if "manifest" in stages:
         print(make_manifest(args.out, args))
     print(f"prepare_corpus: done in {time.time() - t0:.0f} s -> {args.out}", file=sys.stderr)

@@ -28,4 +28,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! compgen -G "/var/lib
     echo "[setup] apt-get update (lists are empty; prepare_corpus.py uses apt-get download)"
     apt-get update -qq
 fi
+# festival, espeak-ng and the fortunes texts (stage tts) are not installed: prepare_corpus.py
+# downloads and unpacks them into $CACHE/tts-root itself (tts_corpus.py TTS_DEBS).
 echo "[setup] ok: $CACHE/venv/bin/python training/prepare_corpus.py --help"

@@ -1,6 +1,6 @@
 """Synthetic fullband speech from the pyopenjtalk-plus "mei" HTS voice (48 kHz, content to ~22 kHz).
 
-Used by `prepare_corpus.py --tts mei`. Real recordings in DATA.md are mostly band-limited
+Used by `prepare_corpus.py --tts mei` (tts_corpus.py). Real recordings listed in docs/DATA.md are mostly band-limited
 (only about a quarter reaches 12 kHz), so a network trained on them alone learns that speech
 has no highs; mei is the one offline source with energy up to 20 kHz.
 
@@ -43,7 +43,7 @@ def voices(n: int, seed: int) -> list[tuple[float, float]]:
 
 def synthesize(text: str, half_tone: float, speed: float) -> tuple[np.ndarray, int]:
     """-> (float64 samples in -1..1, sample rate). pyopenjtalk returns int16-scaled floats."""
-    import pyopenjtalk  # only the tts stage needs it (training/requirements-tts.txt)
+    import pyopenjtalk  # only the tts stage needs it (installed by setup.sh)
 
     x, sr = pyopenjtalk.tts(text, speed=speed, half_tone=half_tone, use_sudachi_kanji_yomi=False)
     return np.asarray(x, dtype=np.float64) / 32768.0, int(sr)

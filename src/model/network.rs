@@ -279,6 +279,11 @@ impl GainEstimator for NetworkEstimator {
         self.net.forward(features, &mut out.gain, &mut out.strength);
     }
 
+    /// The presence head's output, for weights that have one (version 2).
+    fn presence(&self) -> Option<f32> {
+        self.net.presence()
+    }
+
     fn reset(&mut self) {
         self.net.reset();
     }
