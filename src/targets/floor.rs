@@ -6,76 +6,54 @@
 //! cleaned first, while the network's input keeps the recording as it is (the floor is then
 //! one more noise to remove).
 //!
-//! With the engine's STFT (20 ms Vorbis window, 10 ms hop), per bin k and frame j:
+//! The cleaning is a gate on whole frames: the pauses lose the floor, the frames with speech
+//! are left exactly as they are. Removing the floor under the voice too, band by band, was
+//! measured and rejected: it also removes the voice's weak parts (the highs of a recording
+//! with a floor 25 dB down), and a network taught that dulls real speech (PESQ-WB of the
+//! cleaned speech against the recording: 3.37 band by band, 3.48 bin by bin by spectral
+//! subtraction, against 4.34 for a perfect removal). With the engine's STFT (20 ms Vorbis
+//! window, 10 ms hop), per frame j:
 //!
-//! - smoothed power S(j, k): |X(j, k)|^2 averaged over `SMOOTH_FRAMES` frames and
-//!   `SMOOTH_BINS` bins centred on (j, k);
-//! - floor N(k): the mean of |X(j, k)|^2 over the quietest `QUIET_SHARE` of the frames (by
-//!   their total energy): every file holds some pause, as the corpus keeps 100 ms around each
-//!   trimmed utterance;
-//! - gain G(j, k) = sqrt(max(0, 1 - `OVERSUBTRACTION` N(k) / S(j, k))): power subtraction with
-//!   a margin, so a bin at the floor goes to zero and a bin 20 dB above it keeps 99 % of its
-//!   power.
+//! - E(j): the frame's energy averaged over `SMOOTH_FRAMES` frames centred on j;
+//! - floor F: the mean energy of the quietest `QUIET_SHARE` of the frames: every file holds
+//!   some pause, as the corpus keeps 100 ms around each trimmed utterance;
+//! - with the frame's level over the floor L = 10 log10(E / F) dB, the frame keeps the power
+//!   share m = clamp((L - `OPEN_FROM_DB`) / (`OPEN_FULL_DB` - `OPEN_FROM_DB`), 0, 1): nothing at
+//!   the floor, everything from `OPEN_FULL_DB` above it.
 //!
-//! Y = G X, then synthesis and overlap-add; the output is aligned with the input. A digitally
-//! clean signal (TTS, silence) has N = 0 and passes unchanged.
+//! Each frame's spectrum is scaled by sqrt(m), then synthesis and overlap-add smooth the
+//! steps; the output is aligned with the input. A digitally clean signal (TTS, silence) has
+//! F = 0 and passes unchanged.
 
-use crate::dsp::stft::{OverlapAdd, Spectrum, Stft, ZERO_SPECTRUM};
-use crate::{HOP, NB_BINS, WINDOW};
+use crate::dsp::stft::{OverlapAdd, Stft, ZERO_SPECTRUM};
+use crate::{HOP, WINDOW};
 
-/// Frames averaged into the smoothed power (odd: centred).
-const SMOOTH_FRAMES: usize = 5;
-/// Bins averaged into the smoothed power (odd: centred).
-const SMOOTH_BINS: usize = 3;
-/// Share of the frames, the quietest, whose mean power spectrum is the floor.
+/// Frames averaged into a frame's smoothed energy (odd: centred).
+const SMOOTH_FRAMES: usize = 3;
+/// Share of the frames, the quietest, whose mean energy is the floor.
 const QUIET_SHARE: f32 = 0.1;
 /// The floor averages at least this many frames.
 const MIN_QUIET_FRAMES: usize = 4;
-/// Power subtracted per unit of floor: a margin against the floor's fluctuations.
-const OVERSUBTRACTION: f32 = 3.0;
+/// A frame this close to the floor (dB) is silenced...
+const OPEN_FROM_DB: f32 = 3.0;
+/// ...and one this far above it is kept whole.
+const OPEN_FULL_DB: f32 = 9.0;
 /// Files with fewer frames than this are returned unchanged (no floor can be told apart).
 const MIN_FRAMES: usize = 8;
 
-/// The smoothed power S(j, k) of every frame (see the module docs).
-fn smoothed_power(spectra: &[Spectrum]) -> Vec<[f32; NB_BINS]> {
-    let frames = spectra.len();
-    let mut across_bins = vec![[0.0f32; NB_BINS]; frames];
-    for (row, x) in across_bins.iter_mut().zip(spectra) {
-        for (k, v) in row.iter_mut().enumerate() {
-            let lo = k.saturating_sub(SMOOTH_BINS / 2);
-            let hi = (k + SMOOTH_BINS / 2).min(NB_BINS - 1);
-            *v = x[lo..=hi].iter().map(|c| c.norm_sqr()).sum::<f32>() / (hi - lo + 1) as f32;
-        }
-    }
-    let mut out = vec![[0.0f32; NB_BINS]; frames];
-    for (j, row) in out.iter_mut().enumerate() {
-        let lo = j.saturating_sub(SMOOTH_FRAMES / 2);
-        let hi = (j + SMOOTH_FRAMES / 2).min(frames - 1);
-        for k in 0..NB_BINS {
-            row[k] = across_bins[lo..=hi].iter().map(|r| r[k]).sum::<f32>() / (hi - lo + 1) as f32;
-        }
-    }
-    out
+/// F: the mean energy of the quietest frames.
+fn floor_energy(energies: &[f32]) -> f32 {
+    let mut sorted = energies.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let quiet = ((energies.len() as f32 * QUIET_SHARE) as usize)
+        .max(MIN_QUIET_FRAMES)
+        .min(energies.len());
+    sorted[..quiet].iter().sum::<f32>() / quiet as f32
 }
 
-/// N(k) scaled by `OVERSUBTRACTION`: the mean power of the quietest frames.
-fn floor_spectrum(spectra: &[Spectrum]) -> [f32; NB_BINS] {
-    let mut by_energy: Vec<(f32, usize)> = spectra
-        .iter()
-        .enumerate()
-        .map(|(j, s)| (s.iter().map(|c| c.norm_sqr()).sum(), j))
-        .collect();
-    by_energy.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let quiet = ((spectra.len() as f32 * QUIET_SHARE) as usize).max(MIN_QUIET_FRAMES);
-    let mut floor = [0.0f32; NB_BINS];
-    for &(_, j) in &by_energy[..quiet.min(spectra.len())] {
-        for (f, c) in floor.iter_mut().zip(&spectra[j]) {
-            *f += c.norm_sqr();
-        }
-    }
-    let scale = OVERSUBTRACTION / quiet as f32;
-    floor.iter_mut().for_each(|f| *f *= scale);
-    floor
+/// The power share m kept by a frame `level_db` above the floor (see the module docs).
+fn kept_share(level_db: f32) -> f32 {
+    ((level_db - OPEN_FROM_DB) / (OPEN_FULL_DB - OPEN_FROM_DB)).clamp(0.0, 1.0)
 }
 
 /// `x` with its stationary noise floor removed (same length, time-aligned).
@@ -89,23 +67,27 @@ pub fn remove_floor(x: &[f32]) -> Vec<f32> {
     padded[HOP..HOP + x.len()].copy_from_slice(x);
     let mut stft = Stft::new();
     let mut spectra = vec![ZERO_SPECTRUM; frames];
-    for (j, s) in spectra.iter_mut().enumerate() {
+    let mut energies = vec![0.0f32; frames];
+    for (j, (s, e)) in spectra.iter_mut().zip(&mut energies).enumerate() {
         stft.analyze(&padded[j * HOP..j * HOP + WINDOW], s);
+        *e = s.iter().map(|c| c.norm_sqr()).sum();
     }
-    let power = smoothed_power(&spectra);
-    let floor = floor_spectrum(&spectra);
+    let floor = floor_energy(&energies);
     let mut ola = OverlapAdd::new();
     let mut synth = [0.0f32; WINDOW];
     let mut out = vec![0.0f32; frames * HOP];
-    for (j, (s, p)) in spectra.iter_mut().zip(&power).enumerate() {
-        for ((c, pk), nk) in s.iter_mut().zip(p).zip(&floor) {
-            let g = if *pk > 0.0 {
-                (1.0 - nk / pk).max(0.0).sqrt()
-            } else {
-                0.0
-            };
-            *c *= g;
-        }
+    for (j, s) in spectra.iter_mut().enumerate() {
+        let lo = j.saturating_sub(SMOOTH_FRAMES / 2);
+        let hi = (j + SMOOTH_FRAMES / 2).min(frames - 1);
+        let e = energies[lo..=hi].iter().sum::<f32>() / (hi - lo + 1) as f32;
+        let g = if floor <= 0.0 {
+            1.0
+        } else if e <= 0.0 {
+            0.0
+        } else {
+            kept_share(10.0 * (e / floor).log10()).sqrt()
+        };
+        s.iter_mut().for_each(|c| *c *= g);
         stft.synthesize(s, &mut synth);
         ola.push(&synth, &mut out[j * HOP..(j + 1) * HOP]);
     }
