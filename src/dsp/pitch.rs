@@ -148,8 +148,9 @@ const _: () = {
 };
 
 /// Inner product sum_i a(i) b(i) over the common length, with eight partial sums so the
-/// compiler can vectorise it.
-#[inline]
+/// compiler can vectorise it (always inlined, so that the AVX copies of its callers use
+/// 256-bit registers for the same eight sums, with the same results).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 8;
     let n = a.len().min(b.len());
@@ -173,7 +174,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Energy sum_i a(i)^2, returned as f64 for the recursive updates.
-#[inline]
+#[inline(always)]
 fn energy(a: &[f32]) -> f64 {
     f64::from(dot(a, a))
 }
@@ -189,7 +190,7 @@ fn same_bits(a: &[f32], b: &[f32]) -> bool {
 
 /// rho = c / sqrt(E_a E_b), 0 when either energy is below `SILENCE_POWER * len`, clamped to
 /// [-1, 1] (rounding can overshoot by an ulp), 0 if not finite.
-#[inline]
+#[inline(always)]
 fn normalise(c: f32, ea: f64, eb: f64, len: usize) -> f32 {
     let floor = SILENCE_POWER * len as f64;
     if !(ea > floor && eb > floor) {
@@ -227,22 +228,207 @@ pub fn correlation_curve(
     lag_max: usize,
     out: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: AVX is available (just detected).
+        unsafe { correlation_curve_avx(x, end, len, lag_min, lag_max, out) };
+        return;
+    }
+    correlation_curve_impl(x, end, len, lag_min, lag_max, out);
+}
+
+/// [`correlation_curve`] compiled for AVX: the same operations in the same order (no FMA, and
+/// the compiler does not reorder float arithmetic), so the same results, twice as wide.
+///
+/// Safety: the CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn correlation_curve_avx(
+    x: &[f32],
+    end: usize,
+    len: usize,
+    lag_min: usize,
+    lag_max: usize,
+    out: &mut [f32],
+) {
+    correlation_curve_impl(x, end, len, lag_min, lag_max, out);
+}
+
+#[inline(always)]
+fn correlation_curve_impl(
+    x: &[f32],
+    end: usize,
+    len: usize,
+    lag_min: usize,
+    lag_max: usize,
+    out: &mut [f32],
+) {
     out.iter_mut().for_each(|o| *o = 0.0);
     if lag_min > lag_max || end > x.len() || len > end || end - len < lag_max {
         return;
     }
     let start = end - len;
     let win = &x[start..end];
+    let count = (lag_max - lag_min + 1).min(out.len());
+    let out = &mut out[..count];
+    // The inner products, four lags at a time (sharing the window's loads), into `out`.
+    let lagged = |lag: usize| &x[start - lag..end - lag];
+    let mut quads = out.chunks_exact_mut(4);
+    for (q, quad) in (&mut quads).enumerate() {
+        let lag = lag_min + 4 * q;
+        let d = dot4(
+            win,
+            [
+                lagged(lag),
+                lagged(lag + 1),
+                lagged(lag + 2),
+                lagged(lag + 3),
+            ],
+        );
+        quad.copy_from_slice(&d);
+    }
+    let done = count - quads.into_remainder().len();
+    for (i, o) in out.iter_mut().enumerate().skip(done) {
+        *o = dot(win, lagged(lag_min + i));
+    }
+    // Normalised, with the lagged energy updated recursively, a block of lags at a time: the
+    // energies first (a sequential recursion), then the square roots and divisions (which
+    // vectorise).
     let e0 = energy(win);
-    let mut e_lag = energy(&x[start - lag_min..end - lag_min]);
-    for (i, o) in out.iter_mut().take(lag_max - lag_min + 1).enumerate() {
-        let lag = lag_min + i;
-        if i > 0 {
-            let new = f64::from(x[start - lag]);
-            let old = f64::from(x[end - lag]);
-            e_lag = (e_lag + new * new - old * old).max(0.0);
+    let sqrt_e0 = e0.sqrt();
+    let floor = SILENCE_POWER * len as f64;
+    let mut e_lag = energy(lagged(lag_min));
+    let mut energies = [0.0f64; 64];
+    for (b, block) in out.chunks_mut(energies.len()).enumerate() {
+        for (i, e) in energies.iter_mut().enumerate().take(block.len()) {
+            let lag = lag_min + b * 64 + i;
+            if lag > lag_min {
+                let new = f64::from(x[start - lag]);
+                let old = f64::from(x[end - lag]);
+                e_lag = (e_lag + new * new - old * old).max(0.0);
+            }
+            *e = e_lag;
         }
-        *o = normalise(dot(win, &x[start - lag..end - lag]), e0, e_lag, len);
+        for (o, &eb) in block.iter_mut().zip(&energies) {
+            *o = normalise_with(*o, e0, sqrt_e0, eb, floor);
+        }
+    }
+}
+
+/// [`normalise`] with `sqrt(ea)` and the silence floor computed once, written without
+/// branches (so a loop over lags vectorises); the same results.
+#[inline(always)]
+fn normalise_with(c: f32, ea: f64, sqrt_ea: f64, eb: f64, floor: f64) -> f32 {
+    let voiced = ea > floor && eb > floor;
+    let r = (f64::from(c) / (sqrt_ea * eb.sqrt())) as f32;
+    let r = if r.is_finite() {
+        r.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    if voiced {
+        r
+    } else {
+        0.0
+    }
+}
+
+/// Four inner products of `a` with the equally long `b[0..4]`, each computed exactly as
+/// [`dot`] computes it (eight partial sums, added in order, then the tail), sharing the
+/// loads of `a`.
+#[inline(always)]
+fn dot4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    const LANES: usize = 8;
+    #[inline(always)]
+    fn madd(acc: &mut [f32; LANES], x: &[f32; LANES], y: &[f32; LANES]) {
+        for ((a, x), y) in acc.iter_mut().zip(x).zip(y) {
+            *a += x * y;
+        }
+    }
+    let n = b.iter().fold(a.len(), |n, b| n.min(b.len()));
+    let a = &a[..n];
+    let b = b.map(|b| &b[..n]);
+    let mut acc = [[0.0f32; LANES]; 4];
+    let (ac, _) = a.as_chunks::<LANES>();
+    let [b0, b1, b2, b3] = b.map(|b| b.as_chunks::<LANES>().0);
+    for ((((x, y0), y1), y2), y3) in ac.iter().zip(b0).zip(b1).zip(b2).zip(b3) {
+        madd(&mut acc[0], x, y0);
+        madd(&mut acc[1], x, y1);
+        madd(&mut acc[2], x, y2);
+        madd(&mut acc[3], x, y3);
+    }
+    let tail_start = ac.len() * LANES;
+    let mut out = [0.0f32; 4];
+    for ((o, acc), b) in out.iter_mut().zip(&acc).zip(b) {
+        let mut tail = 0.0;
+        for (x, y) in a[tail_start..].iter().zip(&b[tail_start..]) {
+            tail += x * y;
+        }
+        *o = acc.iter().sum::<f32>() + tail;
+    }
+    out
+}
+
+/// `filtered[n] = dot(taps, hp[n + 1 - LOWPASS_TAPS..=n])` for `n` in `from..hp.len()`,
+/// bit for bit (AVX or not: the same operations in the same order).
+fn lowpass(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: AVX is available (just detected).
+        unsafe { lowpass_avx(taps, hp, filtered, from) };
+        return;
+    }
+    lowpass_impl(taps, hp, filtered, from);
+}
+
+/// Safety: the CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn lowpass_avx(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+    lowpass_impl(taps, hp, filtered, from);
+}
+
+/// Eight outputs at a time, each computed as [`dot`] computes it (eight partial sums of
+/// every eighth product, added in order, plus the empty tail's 0), so the results are
+/// [`dot`]'s bit for bit while the arithmetic runs across outputs, with no horizontal sums.
+#[inline(always)]
+fn lowpass_impl(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+    const M: usize = LOWPASS_TAPS;
+    const LANES: usize = 8;
+    const _: () = assert!(M.is_multiple_of(LANES) && M >= LANES);
+    let n_end = hp.len().min(filtered.len());
+    let Ok(taps) = <&[f32; M]>::try_from(taps) else {
+        return;
+    };
+    let mut n = from.max(M - 1);
+    while n + LANES <= n_end {
+        let x = &hp[n + 1 - M..n + LANES];
+        // acc[i][j]: partial sum i of output n + j.
+        let mut acc = [[0.0f32; LANES]; LANES];
+        for c in 0..M / LANES {
+            for (i, a) in acc.iter_mut().enumerate() {
+                let t = taps[c * LANES + i];
+                let xs: &[f32; LANES] = x[c * LANES + i..][..LANES]
+                    .try_into()
+                    .unwrap_or(&[0.0; LANES]);
+                for (a, &v) in a.iter_mut().zip(xs) {
+                    *a += t * v;
+                }
+            }
+        }
+        let mut sum = acc[0];
+        for a in &acc[1..] {
+            for (s, v) in sum.iter_mut().zip(a) {
+                *s += v;
+            }
+        }
+        for (f, s) in filtered[n..n + LANES].iter_mut().zip(sum) {
+            *f = s + 0.0;
+        }
+        n += LANES;
+    }
+    for n in n..n_end {
+        filtered[n] = dot(taps, &hp[n + 1 - M..=n]);
     }
 }
 
@@ -390,7 +576,21 @@ pub fn peak_value(a: f32, b: f32, c: f32) -> f32 {
 pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
     let n = rho.len().min(out.len());
     let pos = |i: usize| rho.get(i).copied().unwrap_or(0.0).max(0.0);
-    let peak = |i: usize| peak_value(pos(i.wrapping_sub(1)), pos(i), pos(i + 1));
+    let peak_at = |i: usize| peak_value(pos(i.wrapping_sub(1)), pos(i), pos(i + 1));
+    // p(L) for every lag, computed once (the sub-multiple search below reads each many
+    // times); curves longer than the table compute the rest on the fly, with the same values.
+    let mut table = [0.0f32; PEAK_TABLE];
+    let cached = n.min(PEAK_TABLE);
+    for (i, t) in table.iter_mut().enumerate().take(cached) {
+        *t = peak_at(i);
+    }
+    let peak = |i: usize| {
+        if i < cached {
+            table[i]
+        } else {
+            peak_at(i)
+        }
+    };
     // out(L) <- s(L), visiting k in the outer loop so that q = floor(L / k) and the remainder
     // L mod k are updated without divisions.
     out.iter_mut().for_each(|o| *o = 0.0);
@@ -423,6 +623,10 @@ pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
         };
     }
 }
+
+/// Lags whose parabolic peak values [`octave_scores`] keeps in a table on the stack (the
+/// tracker's coarse curve has `NUM_LAGS` = 182).
+const PEAK_TABLE: usize = 256;
 
 /// In-place L1 distance transform on a line: with `gap[s]` >= 0 the distance between points s
 /// and s + 1, replaces f(s) by min_p f(p) + dist(p, s) (dist = sum of the gaps between them)
@@ -469,7 +673,8 @@ pub struct PitchTracker {
     highpass: Highpass,
     /// The last call's history as given (zero-padded).
     input: Vec<f32>,
-    /// High-passed sanitised history.
+    /// High-passed sanitised history (while streaming, only its newest `HOP + LOWPASS_TAPS - 1`
+    /// samples are kept: nothing reads older ones).
     hp: Vec<f32>,
     /// Its low-pass sum_i h(i) hp(n - i) for n >= LOWPASS_TAPS - 1 (0 before): the signal all
     /// correlations are computed on.
@@ -488,6 +693,8 @@ pub struct PitchTracker {
     /// Accumulated path cost of the newest frame (minimum normalised to 0) and scratch.
     cost: Vec<f32>,
     cost_next: Vec<f32>,
+    /// argmin(cost): (min, state), kept from the Viterbi step that wrote `cost`.
+    cost_min: (f32, usize),
     /// Back-pointers: `back[slot * NUM_STATES + s]` is the best predecessor of state s in the
     /// frame stored in `slot` (frame index modulo RING).
     back: Vec<u16>,
@@ -522,6 +729,7 @@ impl PitchTracker {
             jump_gap,
             cost: vec![0.0; NUM_STATES],
             cost_next: vec![0.0; NUM_STATES],
+            cost_min: (0.0, 0),
             back: vec![0; RING * NUM_STATES],
             refined: [[None; RING]; RING],
             decisions: [IDLE; RING],
@@ -533,6 +741,7 @@ impl PitchTracker {
     /// Back to the state after `new()`, without allocating.
     pub fn reset(&mut self) {
         self.cost.iter_mut().for_each(|c| *c = 0.0);
+        self.cost_min = (0.0, 0);
         self.back.iter_mut().for_each(|b| *b = 0);
         self.refined = [[None; RING]; RING];
         self.decisions = [IDLE; RING];
@@ -575,7 +784,12 @@ impl PitchTracker {
         self.input[..pad].iter_mut().for_each(|v| *v = 0.0);
         self.input[pad..].copy_from_slice(src);
         let first_new = if continuous {
-            self.hp.copy_within(HOP.., 0);
+            // The low-pass of the new samples reads the last LOWPASS_TAPS - 1 high-passed
+            // samples before them; older ones are never read again.
+            self.hp.copy_within(
+                PITCH_BUF - (LOWPASS_TAPS - 1)..,
+                PITCH_BUF - HOP - (LOWPASS_TAPS - 1),
+            );
             self.filtered.copy_within(HOP.., 0);
             PITCH_BUF - HOP
         } else {
@@ -591,10 +805,13 @@ impl PitchTracker {
         {
             *h = self.highpass.step(sanitize(x));
         }
-        for n in first_new.max(LOWPASS_TAPS - 1)..PITCH_BUF {
-            // h is symmetric, so the convolution is a plain inner product.
-            self.filtered[n] = dot(&self.taps, &self.hp[n + 1 - LOWPASS_TAPS..=n]);
-        }
+        // h is symmetric, so the convolution is a plain inner product.
+        lowpass(
+            &self.taps,
+            &self.hp,
+            &mut self.filtered,
+            first_new.max(LOWPASS_TAPS - 1),
+        );
         self.stream_valid = pad == 0;
     }
 
@@ -630,7 +847,8 @@ impl PitchTracker {
         if self.frames == 0 {
             trans.iter_mut().for_each(|t| *t = 0.0);
         } else {
-            let (prev_best, prev_arg) = argmin(&self.cost);
+            // argmin(cost), computed when `cost` was last written.
+            let (prev_best, prev_arg) = self.cost_min;
             trans.copy_from_slice(&self.cost);
             l1_distance_transform(trans, back, &self.jump_gap);
             let restart = prev_best + VITERBI.restart;
@@ -653,13 +871,14 @@ impl PitchTracker {
         for (c, n) in self.cost.iter_mut().zip(&self.cost_next) {
             *c = n - min;
         }
+        self.cost_min = argmin(&self.cost);
     }
 
     /// Step 6: trace back and refine the decisions for the newest `MAX_LOOKAHEAD + 1` frames.
     fn decide(&mut self) {
         let newest = self.frames;
         self.refined[(newest % RING as u64) as usize] = [None; RING];
-        let (_, mut state) = argmin(&self.cost);
+        let (_, mut state) = self.cost_min;
         for d in 0..RING {
             if (d as u64) > newest {
                 self.decisions[d] = IDLE;
