@@ -27,6 +27,18 @@
 //!
 //! Everything is sized in [`PitchTracker::new`]; `push_frame` and `delayed` neither allocate,
 //! lock nor panic, whatever the input.
+//!
+//! Cost: about 0.1 % of a core (per hop: 182 coarse lags over 240 samples, 17 full-rate lags
+//! over 960 and 1920 samples, the filters over 480 samples). The network now in training was
+//! fed features made by this tracker, so its speed-ups keep every result bit for bit
+//! (`tests/pitch.rs` hashes the track of the bundled examples): the inner products run in AVX
+//! registers when the CPU has them, lane i holding partial sum i of the portable [`dot`] with
+//! the same separate multiplies and adds in the same order (no FMA), eight lags per pass
+//! sharing the window's loads; the low-pass runs across outputs with each output's sums in
+//! [`dot`]'s order; the octave guard's parabolic peaks are computed once per lag; the high-pass
+//! keeps its state in registers. What is left is inherent to the arithmetic kept: the
+//! high-pass is a chain of dependent f64 operations (about a quarter of the time), and the
+//! correlations' square roots and divisions are in f64.
 
 use crate::{HOP, SAMPLE_RATE, WINDOW};
 
@@ -237,8 +249,11 @@ pub fn correlation_curve(
     correlation_curve_impl(x, end, len, lag_min, lag_max, out);
 }
 
-/// [`correlation_curve`] compiled for AVX: the same operations in the same order (no FMA, and
-/// the compiler does not reorder float arithmetic), so the same results, twice as wide.
+/// [`correlation_curve`] with AVX: the inner products of eight lags at a time in 256-bit
+/// registers, lane i of a register being partial sum i of [`dot`], with the same separate
+/// multiplies and adds in the same order (no FMA), so the same results as the portable path.
+/// Written with intrinsics: left to the auto-vectoriser, the four-lag loop compiled to
+/// scalar shuffles and spills in the crate's build (slower than the portable path).
 ///
 /// Safety: the CPU has AVX.
 #[cfg(target_arch = "x86_64")]
@@ -251,9 +266,104 @@ unsafe fn correlation_curve_avx(
     lag_max: usize,
     out: &mut [f32],
 ) {
-    correlation_curve_impl(x, end, len, lag_min, lag_max, out);
+    out.iter_mut().for_each(|o| *o = 0.0);
+    if lag_min > lag_max || end > x.len() || len > end || end - len < lag_max {
+        return;
+    }
+    let start = end - len;
+    let win = &x[start..end];
+    let count = (lag_max - lag_min + 1).min(out.len());
+    let out = &mut out[..count];
+    let lagged = |lag: usize| &x[start - lag..end - lag];
+    // Eight lags at a time, then four, then one.
+    let mut i = 0;
+    while i + 8 <= count {
+        let b: [&[f32]; 8] = std::array::from_fn(|k| lagged(lag_min + i + k));
+        out[i..i + 8].copy_from_slice(&avx::dots(win, b));
+        i += 8;
+    }
+    if i + 4 <= count {
+        let b: [&[f32]; 4] = std::array::from_fn(|k| lagged(lag_min + i + k));
+        out[i..i + 4].copy_from_slice(&avx::dots(win, b));
+        i += 4;
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(i) {
+        *o = avx::dot(win, lagged(lag_min + j));
+    }
+    let e0 = f64::from(avx::dot(win, win));
+    let e_first = f64::from(avx::dot(lagged(lag_min), lagged(lag_min)));
+    normalise_curve(x, start, end, lag_min, e0, e_first, out);
 }
 
+/// The inner products of the pitch search with AVX intrinsics, bit for bit [`dot`]'s.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// Lane sums in order plus the tail, as [`super::dot`] ends.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn finish(acc: __m256, a: &[f32], b: &[f32], tail_start: usize) -> f32 {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+        let mut tail = 0.0;
+        for (x, y) in a[tail_start..].iter().zip(&b[tail_start..]) {
+            tail += x * y;
+        }
+        lanes.iter().sum::<f32>() + tail
+    }
+
+    /// [`super::dot`].
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let chunks = n / 8;
+        let mut acc = _mm256_setzero_ps();
+        for c in 0..chunks {
+            // SAFETY: 8 c + 8 <= n, the length of both.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(a.as_ptr().add(8 * c)),
+                    _mm256_loadu_ps(b.as_ptr().add(8 * c)),
+                )
+            };
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
+        }
+        finish(acc, a, b, 8 * chunks)
+    }
+
+    /// [`super::dot`] of `a` with each of `b`, sharing the loads of `a` (`N` independent
+    /// sums also hide the latency of the adds).
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(super) fn dots<const N: usize>(a: &[f32], b: [&[f32]; N]) -> [f32; N] {
+        let n = b.iter().fold(a.len(), |n, b| n.min(b.len()));
+        let a = &a[..n];
+        let b = b.map(|b| &b[..n]);
+        let chunks = n / 8;
+        let mut acc = [_mm256_setzero_ps(); N];
+        for c in 0..chunks {
+            // SAFETY: 8 c + 8 <= n, the length of `a` and of every `b`.
+            unsafe {
+                let x = _mm256_loadu_ps(a.as_ptr().add(8 * c));
+                for (acc, b) in acc.iter_mut().zip(&b) {
+                    let y = _mm256_loadu_ps(b.as_ptr().add(8 * c));
+                    *acc = _mm256_add_ps(*acc, _mm256_mul_ps(x, y));
+                }
+            }
+        }
+        let mut out = [0.0f32; N];
+        for ((o, acc), b) in out.iter_mut().zip(acc).zip(b) {
+            *o = finish(acc, a, b, 8 * chunks);
+        }
+        out
+    }
+}
+
+/// The portable [`correlation_curve`]: one [`dot`] per lag.
 #[inline(always)]
 fn correlation_curve_impl(
     x: &[f32],
@@ -271,35 +381,34 @@ fn correlation_curve_impl(
     let win = &x[start..end];
     let count = (lag_max - lag_min + 1).min(out.len());
     let out = &mut out[..count];
-    // The inner products, four lags at a time (sharing the window's loads), into `out`.
-    let lagged = |lag: usize| &x[start - lag..end - lag];
-    let mut quads = out.chunks_exact_mut(4);
-    for (q, quad) in (&mut quads).enumerate() {
-        let lag = lag_min + 4 * q;
-        let d = dot4(
-            win,
-            [
-                lagged(lag),
-                lagged(lag + 1),
-                lagged(lag + 2),
-                lagged(lag + 3),
-            ],
-        );
-        quad.copy_from_slice(&d);
+    for (i, o) in out.iter_mut().enumerate() {
+        let lag = lag_min + i;
+        *o = dot(win, &x[start - lag..end - lag]);
     }
-    let done = count - quads.into_remainder().len();
-    for (i, o) in out.iter_mut().enumerate().skip(done) {
-        *o = dot(win, lagged(lag_min + i));
-    }
-    // Normalised, with the lagged energy updated recursively, a block of lags at a time: the
-    // energies first (a sequential recursion), then the square roots and divisions (which
-    // vectorise).
-    let e0 = energy(win);
+    let e_first = energy(&x[start - lag_min..end - lag_min]);
+    normalise_curve(x, start, end, lag_min, energy(win), e_first, out);
+}
+
+/// Turns the inner products `c[i]` (lag `lag_min + i`) of the window `x[start..end]` (energy
+/// `e0`) into normalised correlations, the lagged energy starting at `e_first` (lag
+/// `lag_min`) and updated recursively, E(T+1) = E(T) + x(start-T-1)^2 - x(end-T-1)^2, a block
+/// of lags at a time: the energies first (a sequential recursion), then the square roots and
+/// divisions (which vectorise).
+#[inline(always)]
+fn normalise_curve(
+    x: &[f32],
+    start: usize,
+    end: usize,
+    lag_min: usize,
+    e0: f64,
+    e_first: f64,
+    c: &mut [f32],
+) {
     let sqrt_e0 = e0.sqrt();
-    let floor = SILENCE_POWER * len as f64;
-    let mut e_lag = energy(lagged(lag_min));
+    let floor = SILENCE_POWER * (end - start) as f64;
+    let mut e_lag = e_first;
     let mut energies = [0.0f64; 64];
-    for (b, block) in out.chunks_mut(energies.len()).enumerate() {
+    for (b, block) in c.chunks_mut(energies.len()).enumerate() {
         for (i, e) in energies.iter_mut().enumerate().take(block.len()) {
             let lag = lag_min + b * 64 + i;
             if lag > lag_min {
@@ -331,42 +440,6 @@ fn normalise_with(c: f32, ea: f64, sqrt_ea: f64, eb: f64, floor: f64) -> f32 {
     } else {
         0.0
     }
-}
-
-/// Four inner products of `a` with the equally long `b[0..4]`, each computed exactly as
-/// [`dot`] computes it (eight partial sums, added in order, then the tail), sharing the
-/// loads of `a`.
-#[inline(always)]
-fn dot4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
-    const LANES: usize = 8;
-    #[inline(always)]
-    fn madd(acc: &mut [f32; LANES], x: &[f32; LANES], y: &[f32; LANES]) {
-        for ((a, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *a += x * y;
-        }
-    }
-    let n = b.iter().fold(a.len(), |n, b| n.min(b.len()));
-    let a = &a[..n];
-    let b = b.map(|b| &b[..n]);
-    let mut acc = [[0.0f32; LANES]; 4];
-    let (ac, _) = a.as_chunks::<LANES>();
-    let [b0, b1, b2, b3] = b.map(|b| b.as_chunks::<LANES>().0);
-    for ((((x, y0), y1), y2), y3) in ac.iter().zip(b0).zip(b1).zip(b2).zip(b3) {
-        madd(&mut acc[0], x, y0);
-        madd(&mut acc[1], x, y1);
-        madd(&mut acc[2], x, y2);
-        madd(&mut acc[3], x, y3);
-    }
-    let tail_start = ac.len() * LANES;
-    let mut out = [0.0f32; 4];
-    for ((o, acc), b) in out.iter_mut().zip(&acc).zip(b) {
-        let mut tail = 0.0;
-        for (x, y) in a[tail_start..].iter().zip(&b[tail_start..]) {
-            tail += x * y;
-        }
-        *o = acc.iter().sum::<f32>() + tail;
-    }
-    out
 }
 
 /// `filtered[n] = dot(taps, hp[n + 1 - LOWPASS_TAPS..=n])` for `n` in `from..hp.len()`,
@@ -524,6 +597,17 @@ impl Highpass {
         self.sections[1].settle(0.0);
     }
 
+    /// `out[i] = step(sanitize(x[i]))` over the common length, with the filter in local
+    /// variables (kept in registers rather than written back after every sample): the same
+    /// operations, so the same results as calling [`Highpass::step`] sample by sample.
+    fn run(&mut self, x: &[f32], out: &mut [f32]) {
+        let mut f = *self;
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = f.step(sanitize(v));
+        }
+        *self = f;
+    }
+
     /// One output sample (0, and a cleared state, should it ever become non-finite).
     #[inline]
     pub fn step(&mut self, x: f32) -> f32 {
@@ -591,23 +675,24 @@ pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
             peak_at(i)
         }
     };
-    // out(L) <- s(L), visiting k in the outer loop so that q = floor(L / k) and the remainder
-    // L mod k are updated without divisions.
+    // out(L) <- s(L), visiting k in the outer loop and the lags in runs of equal q =
+    // floor(L / k), without divisions.
     out.iter_mut().for_each(|o| *o = 0.0);
     let lag_max = lag_min + n.saturating_sub(1);
     let mut k = 2;
     while lag_min >= 1 && k * lag_min <= lag_max {
-        let (mut q, mut rem) = (lag_min, 0);
-        for lag in k * lag_min..=lag_max {
-            // Grid points around L/k: floor and ceil.
-            let (lo, hi) = (q, if rem == 0 { q } else { q + 1 });
+        // L = k q + r: the grid points around L/k are q (r = 0), else q and q + 1.
+        let mut q = lag_min;
+        while k * q <= lag_max {
+            let lag = k * q;
+            let (pq, pq1) = (peak(q - lag_min), peak(q + 1 - lag_min));
             let o = &mut out[lag - lag_min];
-            *o = o.max(peak(lo - lag_min)).max(peak(hi - lag_min));
-            rem += 1;
-            if rem == k {
-                rem = 0;
-                q += 1;
+            *o = o.max(pq).max(pq);
+            let run = lag + 1 - lag_min..(lag + k).min(lag_max + 1) - lag_min;
+            for o in &mut out[run] {
+                *o = o.max(pq).max(pq1);
             }
+            q += 1;
         }
         k += 1;
     }
@@ -799,12 +884,8 @@ impl PitchTracker {
                 .for_each(|v| *v = 0.0);
             0
         };
-        for (h, &x) in self.hp[first_new..]
-            .iter_mut()
-            .zip(&self.input[first_new..])
-        {
-            *h = self.highpass.step(sanitize(x));
-        }
+        self.highpass
+            .run(&self.input[first_new..], &mut self.hp[first_new..]);
         // h is symmetric, so the convolution is a plain inner product.
         lowpass(
             &self.taps,

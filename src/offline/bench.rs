@@ -4,22 +4,28 @@
 //! with flush-to-zero on as on the audio thread. The same stages, timed by criterion, are in
 //! `benches/engine.rs` (`cargo bench`); [`kernel_report`] times one matrix product per kernel.
 //!
-//! Timing method: every row is timed in [`ROUNDS`] rounds, the rounds of all rows interleaved
-//! (row 1, row 2, ..., row 1, row 2, ...), and the fastest round counts. One long run per row,
-//! one row after the other (as before), let the load of a shared machine drift between rows:
-//! the whole engine and the stages it is made of were then measured minutes apart, and the
-//! engine came out up to 2x the sum of its stages on the 2-core development machine while
-//! being within a few per cent of it when both were measured in the same rounds. The stages
-//! cover everything the engine does per hop ([`DspStages::ALL`], the last one being the
-//! engine's remaining per-hop work: features, pitch-filter mix, post-filter, band gains,
-//! overlap-add), and for each network a row gives the sum of the stages and the network alone,
-//! next to the whole engine.
+//! Timing method. The clock is the thread's CPU time (Linux; wall time elsewhere): on a
+//! shared machine the wall clock also counts the time the benchmark waits for the CPU while
+//! others run (all the more under `nice`), which inflated whichever row was running when the
+//! load rose. Every row is timed in [`ROUNDS`] rounds, the rounds of all rows interleaved
+//! (row 1, row 2, ..., row 1, row 2, ...), and the fastest round counts, so slow drifts of the
+//! machine's speed (caches and memory bandwidth shared with other work) reach every row alike.
+//! One long wall-clock run per row, one row after the other (as before), measured the whole
+//! engine and the stages it is made of minutes apart, under different loads: the engine came
+//! out 1.5-2x the sum of its stages on the 2-core development machine. Measured together, the
+//! two agree within a few per cent. The stages cover everything the engine does per hop
+//! ([`DspStages::ALL`], the last one being the engine's remaining per-hop work: features,
+//! pitch-filter mix, post-filter, band gains, overlap-add), and for each network a row gives
+//! the sum of the stages and the network alone, next to the whole engine; [`ProfiledEngine`]
+//! times the same parts inside the engine, where they run (the DSP parts cost 10-30 % more
+//! there than alone, their data being evicted by the network's 2 MB of weights every hop; the
+//! network costs about the same).
 
 use std::time::Instant;
 
 use crate::denoiser::{
     apply_band_gains, compute_features, mix_pitch_filter, BandAnalysis, BandGains, Denoiser,
-    Timeline, UnityEstimator, NB_FEATURES,
+    DenoiserParams, Timeline, UnityEstimator, NB_FEATURES,
 };
 use crate::dsp::ftz::FlushToZero;
 use crate::dsp::pitch::{PitchEstimate, PitchTracker};
@@ -27,7 +33,7 @@ use crate::dsp::postfilter;
 use crate::dsp::stft::{OverlapAdd, Spectrum, Stft, ZERO_SPECTRUM};
 use crate::model::quant::{sparse, Kernel, QuantMatrix};
 use crate::model::{layers, Network, NetworkEstimator, Precision, Shape, Weights};
-use crate::{HOP, NB_BANDS, SAMPLE_RATE, WINDOW};
+use crate::{HOP, LOOKAHEAD_FRAMES, NB_BANDS, SAMPLE_RATE, WINDOW};
 
 /// Rounds each row of [`run`] is timed in (interleaved with the other rows; the fastest
 /// counts).
@@ -77,6 +83,9 @@ pub struct StageTime {
     pub rtf: f64,
 }
 
+/// An engine's `process`, boxed so that engines of different estimators share a row type.
+type EngineFn = dyn FnMut(&[f32], &mut [f32]);
+
 /// One row being timed: its name and one round's work (`hops` hops of audio).
 struct Row<'a> {
     name: String,
@@ -85,15 +94,73 @@ struct Row<'a> {
 }
 
 /// Times every row in [`ROUNDS`] interleaved rounds of `secs` seconds of audio each; the
-/// fastest round of each row is its real-time factor.
+/// fastest round of each row is its real-time factor (in CPU time, see [`Clock`]).
 fn time_rows(rows: &mut [Row], secs: f64) {
     for _ in 0..ROUNDS {
         for row in rows.iter_mut() {
-            let t = Instant::now();
+            let t = Clock::now();
             (row.round)();
-            row.best = row.best.min(t.elapsed().as_secs_f64() / secs);
+            row.best = row.best.min(t.cpu_elapsed() / secs);
         }
     }
+}
+
+/// The thread's CPU time and the wall time at one instant.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    wall: Instant,
+    cpu: Option<f64>,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: thread_cpu_seconds(),
+        }
+    }
+
+    /// Seconds of this thread's CPU time since `self` (wall time where the platform gives no
+    /// thread CPU time).
+    pub fn cpu_elapsed(&self) -> f64 {
+        match (self.cpu, thread_cpu_seconds()) {
+            (Some(a), Some(b)) => b - a,
+            _ => self.wall_elapsed(),
+        }
+    }
+
+    /// Wall-clock seconds since `self`.
+    pub fn wall_elapsed(&self) -> f64 {
+        self.wall.elapsed().as_secs_f64()
+    }
+}
+
+/// This thread's CPU time in seconds (`CLOCK_THREAD_CPUTIME_ID`; a system call, about a
+/// microsecond: once per round, not per hop).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn thread_cpu_seconds() -> Option<f64> {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime (the C library's, linked by std) writes one timespec, whose
+    // layout on 64-bit Linux is two 64-bit integers, to a valid pointer.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu_seconds() -> Option<f64> {
+    None
 }
 
 fn row<'a>(name: String, round: impl FnMut() + 'a) -> Row<'a> {
@@ -166,7 +233,7 @@ pub fn run(seconds: f32, networks: &[(String, Network)]) -> Vec<StageTime> {
     }
     // The whole engine, cycling through the signal.
     let chunk = per_round * HOP;
-    let engine_round = |mut engine: Box<dyn FnMut(&[f32], &mut [f32])>| {
+    let engine_round = |mut engine: Box<EngineFn>| {
         let mut out = vec![0.0; chunk];
         let mut pos = 0;
         let signal = &signal;
@@ -195,6 +262,32 @@ pub fn run(seconds: f32, networks: &[(String, Network)]) -> Vec<StageTime> {
             ));
         }
     }
+    // The engine timed part by part in place (int8, the dispatcher's kernel): one list of
+    // part times per round.
+    let mut profiled = Vec::new();
+    for (name, net) in networks {
+        let (net, label) = in_precision(net, Precision::Int8);
+        let rounds = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let parts = std::rc::Rc::clone(&rounds);
+        let mut engine = ProfiledEngine::new(net);
+        let mut out = [0.0; HOP];
+        let mut hop = 0;
+        let signal_ref = &signal;
+        profiled.push((format!("{name}, {label}"), rounds));
+        rows.push(row(
+            format!("whole engine timed in place, network {name}, {label}"),
+            move || {
+                for _ in 0..per_round {
+                    if (hop + 1) * HOP > signal_ref.len() {
+                        hop = 0;
+                    }
+                    engine.process_hop(&signal_ref[hop * HOP..(hop + 1) * HOP], &mut out);
+                    hop += 1;
+                }
+                parts.borrow_mut().extend(engine.per_part());
+            },
+        ));
+    }
     time_rows(&mut rows, secs);
     let dsp: f64 = rows[..dsp_rows].iter().map(|r| r.best).sum();
     let mut out: Vec<StageTime> = rows
@@ -211,6 +304,23 @@ pub fn run(seconds: f32, networks: &[(String, Network)]) -> Vec<StageTime> {
             rtf: dsp,
         },
     );
+    for (label, rounds) in profiled {
+        let rounds = rounds.borrow();
+        let total = |r: &[f64; 6]| r.iter().sum::<f64>();
+        let hop_secs = HOP as f64 / f64::from(SAMPLE_RATE);
+        if let Some(best) = rounds.iter().min_by(|a, b| total(a).total_cmp(&total(b))) {
+            for (part, t) in ProfiledEngine::PARTS.iter().zip(best) {
+                out.push(StageTime {
+                    name: format!("in the engine, network {label}: {part}"),
+                    rtf: t / hop_secs,
+                });
+            }
+            out.push(StageTime {
+                name: format!("in the engine, network {label}: sum of the parts"),
+                rtf: total(best) / hop_secs,
+            });
+        }
+    }
     for (n, p, _, label) in engines {
         if let Some(&(_, _, i)) = alone.iter().find(|&&(m, q, _)| m == n && q == p) {
             out.push(StageTime {
@@ -400,6 +510,160 @@ impl DspStages {
         self.ola
             .push(std::hint::black_box(&self.synth), &mut self.hop_out);
         std::hint::black_box((&self.features, &self.mixed, &self.hop_out, &self.hop_in));
+    }
+}
+
+/// The engine's per-hop work with a network, part by part as [`DspStages::ALL`] divides it
+/// (then the network), each part timed where it runs: a copy of `Denoiser::process_hop` with
+/// clock readings between the parts (about 14 per hop, well under 1 % of a hop's time). Its
+/// output is the engine's, bit for bit (tested). [`run`] uses it to show where the whole
+/// engine's time goes, next to the same parts timed alone.
+pub struct ProfiledEngine {
+    net: Network,
+    params: DenoiserParams,
+    timeline: Timeline,
+    stft: Stft,
+    pitch: PitchTracker,
+    ola: OverlapAdd,
+    spectra: [Spectrum; LOOKAHEAD_FRAMES + 1],
+    frame: usize,
+    comb_buf: [f32; WINDOW],
+    p: Spectrum,
+    y: Spectrum,
+    synth: [f32; WINDOW],
+    newest: BandAnalysis,
+    delayed: BandAnalysis,
+    features: [f32; NB_FEATURES],
+    gains: BandGains,
+    /// Wall-clock seconds spent in each of [`ProfiledEngine::PARTS`], per hop since the last
+    /// [`ProfiledEngine::per_part`].
+    hops: Vec<[f64; 6]>,
+}
+
+impl ProfiledEngine {
+    /// The parts: the stages of [`DspStages::ALL`], then the network.
+    pub const PARTS: [&'static str; 6] = [
+        DspStages::ALL[0].0,
+        DspStages::ALL[1].0,
+        DspStages::ALL[2].0,
+        DspStages::ALL[3].0,
+        DspStages::ALL[4].0,
+        "network",
+    ];
+
+    pub fn new(net: Network) -> Self {
+        Self {
+            net,
+            params: DenoiserParams::default(),
+            timeline: Timeline::new(),
+            stft: Stft::new(),
+            pitch: PitchTracker::new(),
+            ola: OverlapAdd::new(),
+            spectra: [ZERO_SPECTRUM; LOOKAHEAD_FRAMES + 1],
+            frame: 0,
+            comb_buf: [0.0; WINDOW],
+            p: ZERO_SPECTRUM,
+            y: ZERO_SPECTRUM,
+            synth: [0.0; WINDOW],
+            newest: BandAnalysis::default(),
+            delayed: BandAnalysis::default(),
+            features: [0.0; NB_FEATURES],
+            gains: BandGains::default(),
+            hops: Vec::new(),
+        }
+    }
+
+    /// Mean seconds per hop spent in each part since the last call, over the hops that took
+    /// at most 3 times the median hop: the parts are timed on the wall clock (a CPU-time
+    /// reading per part would cost more than some parts), and a hop during which the thread
+    /// was descheduled (milliseconds, against a tenth of one for a hop) would put that wait
+    /// into whichever part was running. `None` if no hop ran.
+    pub fn per_part(&mut self) -> Option<[f64; 6]> {
+        let total = |h: &[f64; 6]| h.iter().sum::<f64>();
+        let mut totals: Vec<f64> = self.hops.iter().map(total).collect();
+        totals.sort_by(f64::total_cmp);
+        let median = *totals.get(totals.len() / 2)?;
+        let kept: Vec<&[f64; 6]> = self
+            .hops
+            .iter()
+            .filter(|h| total(h) <= 3.0 * median)
+            .collect();
+        let mut mean = [0.0; 6];
+        for h in &kept {
+            for (m, t) in mean.iter_mut().zip(h.iter()) {
+                *m += t / kept.len() as f64;
+            }
+        }
+        self.hops.clear();
+        Some(mean)
+    }
+
+    /// `Denoiser::process_hop`, part by part.
+    pub fn process_hop(&mut self, input: &[f32], output: &mut [f32]) {
+        const STFT: usize = 0;
+        const PITCH: usize = 1;
+        const COMB: usize = 2;
+        const BANDS: usize = 3;
+        const REST: usize = 4;
+        const NETWORK: usize = 5;
+        let mut t = Instant::now();
+        let mut lap = |times: &mut [f64; 6], part: usize| {
+            let now = Instant::now();
+            times[part] += (now - t).as_secs_f64();
+            t = now;
+        };
+        let mut hop_times = [0.0f64; 6];
+        let times = &mut hop_times;
+        self.timeline.push(input);
+        let slots = self.spectra.len();
+        let newest = self.frame % slots;
+        let delayed = (self.frame + 1) % slots;
+        self.frame = self.frame.wrapping_add(1);
+        let pitch_j = self.pitch.push_frame(self.timeline.pitch_history());
+        lap(times, PITCH);
+        self.stft
+            .analyze(self.timeline.window(0), &mut self.spectra[newest]);
+        lap(times, STFT);
+        self.timeline
+            .comb_window(0, pitch_j.period, &mut self.comb_buf);
+        lap(times, COMB);
+        self.stft.analyze(&self.comb_buf, &mut self.p);
+        lap(times, STFT);
+        self.newest.compute(&self.spectra[newest], &self.p);
+        lap(times, BANDS);
+        compute_features(&self.newest, pitch_j, &mut self.features);
+        lap(times, REST);
+        let pitch_t = self.pitch.delayed(LOOKAHEAD_FRAMES);
+        self.timeline
+            .comb_window(LOOKAHEAD_FRAMES, pitch_t.period, &mut self.comb_buf);
+        lap(times, COMB);
+        self.stft.analyze(&self.comb_buf, &mut self.p);
+        lap(times, STFT);
+        let x = &self.spectra[delayed];
+        self.delayed.compute(x, &self.p);
+        lap(times, BANDS);
+        self.net.forward(
+            &self.features,
+            &mut self.gains.gain,
+            &mut self.gains.strength,
+        );
+        lap(times, NETWORK);
+        let mut g = self.gains;
+        for v in g.gain.iter_mut().chain(g.strength.iter_mut()) {
+            *v = if v.is_nan() { 1.0 } else { v.clamp(0.0, 1.0) };
+        }
+        let floor = postfilter::attenuation_floor(self.params.attenuation_limit_db);
+        g.strength.iter_mut().for_each(|r| *r *= 1.0 - floor);
+        mix_pitch_filter(x, &self.p, &g.strength, &self.delayed.ex, &mut self.y);
+        postfilter::envelope_postfilter(&mut g.gain, &self.delayed.ex, self.params.post_filter);
+        postfilter::apply_floor(&mut g.gain, floor);
+        apply_band_gains(&g.gain, &mut self.y);
+        lap(times, REST);
+        self.stft.synthesize(&self.y, &mut self.synth);
+        lap(times, STFT);
+        self.ola.push(&self.synth, output);
+        lap(times, REST);
+        self.hops.push(hop_times);
     }
 }
 
@@ -612,5 +876,34 @@ mod f32_input {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::embedded_network;
+
+    /// The profiled copy of the engine computes what the engine computes, bit for bit.
+    #[test]
+    fn profiled_engine_is_the_engine() {
+        let net = embedded_network()
+            .expect("embedded weights")
+            .with_precision(Precision::Int8);
+        let mut engine = Denoiser::new(NetworkEstimator::new(net.clone()));
+        let mut profiled = ProfiledEngine::new(net);
+        let signal = test_signal(1.5);
+        let (mut a, mut b) = ([0.0f32; HOP], [0.0f32; HOP]);
+        let mut energy = 0.0;
+        for hop in signal.chunks_exact(HOP) {
+            engine.process_hop(hop, &mut a);
+            profiled.process_hop(hop, &mut b);
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            energy += a.iter().map(|v| v * v).sum::<f32>();
+        }
+        assert!(energy > 1.0, "the engine produced a signal");
+        let parts = profiled.per_part().expect("hops ran");
+        assert!(parts.iter().all(|&t| t > 0.0));
+        assert_eq!(profiled.per_part(), None);
     }
 }
