@@ -1,11 +1,15 @@
 //! Int8 inference against f32: the shipped network's gains on real audio and on the trainer's
-//! reference frames, the SIMD kernels against the portable one on every matrix shape the
-//! shipped and full-size networks use, and no allocation per frame in either precision.
+//! reference frames, the products' error bound, the SIMD kernels (every one this CPU has:
+//! SSE4.1, AVX2, AVX-VNNI, AVX-512 VNNI on x86-64; NEON and the dot product on aarch64)
+//! against the portable one on every matrix shape the shipped and full-size networks use, and
+//! no allocation per frame in either precision. `src/model/quant/tests.rs` checks the kernels
+//! on more shapes (and runs on its own under qemu-user for aarch64).
 
 mod common;
 use common::parse_reference;
 
 use percepnet::denoiser::{BandGains, Denoiser, FrameView, GainEstimator, NB_FEATURES};
+use percepnet::model::layers;
 use percepnet::model::quant::sparse::prune_blocks;
 use percepnet::model::quant::{Kernel, QuantMatrix};
 use percepnet::model::{embedded_network, Network, NetworkEstimator, Precision};
@@ -454,5 +458,87 @@ fn no_allocation_per_frame() {
                 engine.process(i, o);
             }
         });
+    }
+}
+
+/// Against the exact product, on every matrix shape of both networks: every output within the
+/// worst-case rounding bound |y_i - sum_j w_ij x_j| <= sum_j (|w_ij| t/2 + s_i/2 (|x_j| + t/2))
+/// (plus 1e-5 of sum_j |w_ij x_j| for f32 arithmetic), and the relative RMS error against the
+/// f32 `layers::matvec` below 1.5 % for tanh-like inputs (about 0.6 % expected), 5 % when one
+/// input is 8 times larger than the rest (the input step grows 8-fold: about 3 % expected).
+#[test]
+fn int8_products_stay_within_the_rounding_bound() {
+    const LIMIT: [f64; 3] = [0.015, 0.05, 0.015];
+    let mut worst = [0.0f64; 3];
+    let mut shapes: Vec<(usize, usize)> = networks()
+        .iter()
+        .flat_map(|(_, n)| n.matrix_shapes())
+        .collect();
+    shapes.extend([(33, 37), (3, 31), (7, 4097)]);
+    for (seed, (rows, cols)) in (1u32..).zip(shapes) {
+        let gain = pseudo_random(rows, seed ^ 0x5555);
+        let mut w = pseudo_random(rows * cols, seed);
+        for (row, g) in w.chunks_exact_mut(cols).zip(gain) {
+            let g = 10f32.powf(1.5 * g - 1.5) / (cols as f32).sqrt();
+            row.iter_mut().for_each(|v| *v *= g);
+        }
+        let m = QuantMatrix::new(&w, rows, cols);
+        let zero = vec![0.0; rows];
+        let x = pseudo_random(cols, seed + 100);
+        let mut outlier = x.clone();
+        outlier[cols / 2] = 8.0;
+        let small = x.iter().map(|v| v * 1e-3).collect();
+        for (case, x) in [x, outlier, small].into_iter().enumerate() {
+            let mut y = vec![0.0; rows];
+            m.matvec(&x, &mut y);
+            let t = x.iter().fold(0.0f32, |a, v| a.max(v.abs())) as f64 / 127.0;
+            let (mut err2, mut ref2) = (0.0f64, 0.0f64);
+            let mut yf = vec![0.0; rows];
+            layers::matvec(&w, &zero, &x, &mut yf);
+            for (i, row) in w.chunks_exact(cols).enumerate() {
+                let s = row.iter().fold(0.0f32, |a, v| a.max(v.abs())) as f64 / 127.0;
+                let exact: f64 = row.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+                let abs: f64 = row
+                    .iter()
+                    .zip(&x)
+                    .map(|(&a, &b)| (a * b).abs() as f64)
+                    .sum();
+                let bound: f64 = row
+                    .iter()
+                    .zip(&x)
+                    .map(|(&a, &b)| a.abs() as f64 * t / 2.0 + s / 2.0 * (b.abs() as f64 + t / 2.0))
+                    .sum();
+                let e = (y[i] as f64 - exact).abs();
+                assert!(
+                    e <= bound + 1e-5 * abs,
+                    "{rows}x{cols} case {case} row {i}: error {e} > bound {bound}"
+                );
+                err2 += (y[i] as f64 - yf[i] as f64).powi(2);
+                ref2 += (yf[i] as f64).powi(2);
+            }
+            if rows < 32 || cols < 32 {
+                continue; // too few terms for a statistical bound
+            }
+            let rel = (err2 / ref2).sqrt();
+            worst[case] = worst[case].max(rel);
+            assert!(
+                rel < LIMIT[case],
+                "{rows}x{cols} case {case}: relative RMS error {rel}"
+            );
+        }
+    }
+    println!("worst relative RMS error (tanh-like, outlier, small): {worst:?}");
+}
+
+/// Kernel timings (`percepnet::offline::bench::kernel_report`): never asserted, only printed.
+#[test]
+#[ignore = "timing; run with --release --ignored --nocapture"]
+fn kernel_timings() {
+    println!(
+        "nanoseconds per call (kernel picked: {}):",
+        Kernel::best().name()
+    );
+    for (name, ns) in percepnet::offline::bench::kernel_report() {
+        println!("  {name:<60} {ns:>10.0}");
     }
 }

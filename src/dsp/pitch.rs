@@ -27,6 +27,18 @@
 //!
 //! Everything is sized in [`PitchTracker::new`]; `push_frame` and `delayed` neither allocate,
 //! lock nor panic, whatever the input.
+//!
+//! Cost: about 0.1 % of a core (per hop: 182 coarse lags over 240 samples, 17 full-rate lags
+//! over 960 and 1920 samples, the filters over 480 samples). The network now in training was
+//! fed features made by this tracker, so its speed-ups keep every result bit for bit
+//! (`tests/pitch.rs` hashes the track of the bundled examples): the inner products run in AVX
+//! registers when the CPU has them, lane i holding partial sum i of the portable [`dot`] with
+//! the same separate multiplies and adds in the same order (no FMA), eight lags per pass
+//! sharing the window's loads; the low-pass runs across outputs with each output's sums in
+//! [`dot`]'s order; the octave guard's parabolic peaks are computed once per lag; the high-pass
+//! keeps its state in registers. What is left is inherent to the arithmetic kept: the
+//! high-pass is a chain of dependent f64 operations (about a quarter of the time), and the
+//! correlations' square roots and divisions are in f64.
 
 use crate::{HOP, SAMPLE_RATE, WINDOW};
 
@@ -148,8 +160,9 @@ const _: () = {
 };
 
 /// Inner product sum_i a(i) b(i) over the common length, with eight partial sums so the
-/// compiler can vectorise it.
-#[inline]
+/// compiler can vectorise it (always inlined, so that the AVX copies of its callers use
+/// 256-bit registers for the same eight sums, with the same results).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 8;
     let n = a.len().min(b.len());
@@ -173,7 +186,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Energy sum_i a(i)^2, returned as f64 for the recursive updates.
-#[inline]
+#[inline(always)]
 fn energy(a: &[f32]) -> f64 {
     f64::from(dot(a, a))
 }
@@ -189,7 +202,7 @@ fn same_bits(a: &[f32], b: &[f32]) -> bool {
 
 /// rho = c / sqrt(E_a E_b), 0 when either energy is below `SILENCE_POWER * len`, clamped to
 /// [-1, 1] (rounding can overshoot by an ulp), 0 if not finite.
-#[inline]
+#[inline(always)]
 fn normalise(c: f32, ea: f64, eb: f64, len: usize) -> f32 {
     let floor = SILENCE_POWER * len as f64;
     if !(ea > floor && eb > floor) {
@@ -227,22 +240,268 @@ pub fn correlation_curve(
     lag_max: usize,
     out: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: AVX is available (just detected).
+        unsafe { correlation_curve_avx(x, end, len, lag_min, lag_max, out) };
+        return;
+    }
+    correlation_curve_impl(x, end, len, lag_min, lag_max, out);
+}
+
+/// [`correlation_curve`] with AVX: the inner products of eight lags at a time in 256-bit
+/// registers, lane i of a register being partial sum i of [`dot`], with the same separate
+/// multiplies and adds in the same order (no FMA), so the same results as the portable path.
+/// Written with intrinsics: left to the auto-vectoriser, the four-lag loop compiled to
+/// scalar shuffles and spills in the crate's build (slower than the portable path).
+///
+/// Safety: the CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn correlation_curve_avx(
+    x: &[f32],
+    end: usize,
+    len: usize,
+    lag_min: usize,
+    lag_max: usize,
+    out: &mut [f32],
+) {
     out.iter_mut().for_each(|o| *o = 0.0);
     if lag_min > lag_max || end > x.len() || len > end || end - len < lag_max {
         return;
     }
     let start = end - len;
     let win = &x[start..end];
-    let e0 = energy(win);
-    let mut e_lag = energy(&x[start - lag_min..end - lag_min]);
-    for (i, o) in out.iter_mut().take(lag_max - lag_min + 1).enumerate() {
-        let lag = lag_min + i;
-        if i > 0 {
-            let new = f64::from(x[start - lag]);
-            let old = f64::from(x[end - lag]);
-            e_lag = (e_lag + new * new - old * old).max(0.0);
+    let count = (lag_max - lag_min + 1).min(out.len());
+    let out = &mut out[..count];
+    let lagged = |lag: usize| &x[start - lag..end - lag];
+    // Eight lags at a time, then four, then one.
+    let mut i = 0;
+    while i + 8 <= count {
+        let b: [&[f32]; 8] = std::array::from_fn(|k| lagged(lag_min + i + k));
+        out[i..i + 8].copy_from_slice(&avx::dots(win, b));
+        i += 8;
+    }
+    if i + 4 <= count {
+        let b: [&[f32]; 4] = std::array::from_fn(|k| lagged(lag_min + i + k));
+        out[i..i + 4].copy_from_slice(&avx::dots(win, b));
+        i += 4;
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(i) {
+        *o = avx::dot(win, lagged(lag_min + j));
+    }
+    let e0 = f64::from(avx::dot(win, win));
+    let e_first = f64::from(avx::dot(lagged(lag_min), lagged(lag_min)));
+    normalise_curve(x, start, end, lag_min, e0, e_first, out);
+}
+
+/// The inner products of the pitch search with AVX intrinsics, bit for bit [`dot`]'s.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// Lane sums in order plus the tail, as [`super::dot`] ends.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn finish(acc: __m256, a: &[f32], b: &[f32], tail_start: usize) -> f32 {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+        let mut tail = 0.0;
+        for (x, y) in a[tail_start..].iter().zip(&b[tail_start..]) {
+            tail += x * y;
         }
-        *o = normalise(dot(win, &x[start - lag..end - lag]), e0, e_lag, len);
+        lanes.iter().sum::<f32>() + tail
+    }
+
+    /// [`super::dot`].
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let chunks = n / 8;
+        let mut acc = _mm256_setzero_ps();
+        for c in 0..chunks {
+            // SAFETY: 8 c + 8 <= n, the length of both.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(a.as_ptr().add(8 * c)),
+                    _mm256_loadu_ps(b.as_ptr().add(8 * c)),
+                )
+            };
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
+        }
+        finish(acc, a, b, 8 * chunks)
+    }
+
+    /// [`super::dot`] of `a` with each of `b`, sharing the loads of `a` (`N` independent
+    /// sums also hide the latency of the adds).
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(super) fn dots<const N: usize>(a: &[f32], b: [&[f32]; N]) -> [f32; N] {
+        let n = b.iter().fold(a.len(), |n, b| n.min(b.len()));
+        let a = &a[..n];
+        let b = b.map(|b| &b[..n]);
+        let chunks = n / 8;
+        let mut acc = [_mm256_setzero_ps(); N];
+        for c in 0..chunks {
+            // SAFETY: 8 c + 8 <= n, the length of `a` and of every `b`.
+            unsafe {
+                let x = _mm256_loadu_ps(a.as_ptr().add(8 * c));
+                for (acc, b) in acc.iter_mut().zip(&b) {
+                    let y = _mm256_loadu_ps(b.as_ptr().add(8 * c));
+                    *acc = _mm256_add_ps(*acc, _mm256_mul_ps(x, y));
+                }
+            }
+        }
+        let mut out = [0.0f32; N];
+        for ((o, acc), b) in out.iter_mut().zip(acc).zip(b) {
+            *o = finish(acc, a, b, 8 * chunks);
+        }
+        out
+    }
+}
+
+/// The portable [`correlation_curve`]: one [`dot`] per lag.
+#[inline(always)]
+fn correlation_curve_impl(
+    x: &[f32],
+    end: usize,
+    len: usize,
+    lag_min: usize,
+    lag_max: usize,
+    out: &mut [f32],
+) {
+    out.iter_mut().for_each(|o| *o = 0.0);
+    if lag_min > lag_max || end > x.len() || len > end || end - len < lag_max {
+        return;
+    }
+    let start = end - len;
+    let win = &x[start..end];
+    let count = (lag_max - lag_min + 1).min(out.len());
+    let out = &mut out[..count];
+    for (i, o) in out.iter_mut().enumerate() {
+        let lag = lag_min + i;
+        *o = dot(win, &x[start - lag..end - lag]);
+    }
+    let e_first = energy(&x[start - lag_min..end - lag_min]);
+    normalise_curve(x, start, end, lag_min, energy(win), e_first, out);
+}
+
+/// Turns the inner products `c[i]` (lag `lag_min + i`) of the window `x[start..end]` (energy
+/// `e0`) into normalised correlations, the lagged energy starting at `e_first` (lag
+/// `lag_min`) and updated recursively, E(T+1) = E(T) + x(start-T-1)^2 - x(end-T-1)^2, a block
+/// of lags at a time: the energies first (a sequential recursion), then the square roots and
+/// divisions (which vectorise).
+#[inline(always)]
+fn normalise_curve(
+    x: &[f32],
+    start: usize,
+    end: usize,
+    lag_min: usize,
+    e0: f64,
+    e_first: f64,
+    c: &mut [f32],
+) {
+    let sqrt_e0 = e0.sqrt();
+    let floor = SILENCE_POWER * (end - start) as f64;
+    let mut e_lag = e_first;
+    let mut energies = [0.0f64; 64];
+    for (b, block) in c.chunks_mut(energies.len()).enumerate() {
+        for (i, e) in energies.iter_mut().enumerate().take(block.len()) {
+            let lag = lag_min + b * 64 + i;
+            if lag > lag_min {
+                let new = f64::from(x[start - lag]);
+                let old = f64::from(x[end - lag]);
+                e_lag = (e_lag + new * new - old * old).max(0.0);
+            }
+            *e = e_lag;
+        }
+        for (o, &eb) in block.iter_mut().zip(&energies) {
+            *o = normalise_with(*o, e0, sqrt_e0, eb, floor);
+        }
+    }
+}
+
+/// [`normalise`] with `sqrt(ea)` and the silence floor computed once, written without
+/// branches (so a loop over lags vectorises); the same results.
+#[inline(always)]
+fn normalise_with(c: f32, ea: f64, sqrt_ea: f64, eb: f64, floor: f64) -> f32 {
+    let voiced = ea > floor && eb > floor;
+    let r = (f64::from(c) / (sqrt_ea * eb.sqrt())) as f32;
+    let r = if r.is_finite() {
+        r.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    if voiced {
+        r
+    } else {
+        0.0
+    }
+}
+
+/// `filtered[n] = dot(taps, hp[n + 1 - LOWPASS_TAPS..=n])` for `n` in `from..hp.len()`,
+/// bit for bit (AVX or not: the same operations in the same order).
+fn lowpass(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: AVX is available (just detected).
+        unsafe { lowpass_avx(taps, hp, filtered, from) };
+        return;
+    }
+    lowpass_impl(taps, hp, filtered, from);
+}
+
+/// Safety: the CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn lowpass_avx(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+    lowpass_impl(taps, hp, filtered, from);
+}
+
+/// Eight outputs at a time, each computed as [`dot`] computes it (eight partial sums of
+/// every eighth product, added in order, plus the empty tail's 0), so the results are
+/// [`dot`]'s bit for bit while the arithmetic runs across outputs, with no horizontal sums.
+#[inline(always)]
+fn lowpass_impl(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+    const M: usize = LOWPASS_TAPS;
+    const LANES: usize = 8;
+    const _: () = assert!(M.is_multiple_of(LANES) && M >= LANES);
+    let n_end = hp.len().min(filtered.len());
+    let Ok(taps) = <&[f32; M]>::try_from(taps) else {
+        return;
+    };
+    let mut n = from.max(M - 1);
+    while n + LANES <= n_end {
+        let x = &hp[n + 1 - M..n + LANES];
+        // acc[i][j]: partial sum i of output n + j.
+        let mut acc = [[0.0f32; LANES]; LANES];
+        for c in 0..M / LANES {
+            for (i, a) in acc.iter_mut().enumerate() {
+                let t = taps[c * LANES + i];
+                let xs: &[f32; LANES] = x[c * LANES + i..][..LANES]
+                    .try_into()
+                    .unwrap_or(&[0.0; LANES]);
+                for (a, &v) in a.iter_mut().zip(xs) {
+                    *a += t * v;
+                }
+            }
+        }
+        let mut sum = acc[0];
+        for a in &acc[1..] {
+            for (s, v) in sum.iter_mut().zip(a) {
+                *s += v;
+            }
+        }
+        for (f, s) in filtered[n..n + LANES].iter_mut().zip(sum) {
+            *f = s + 0.0;
+        }
+        n += LANES;
+    }
+    for n in n..n_end {
+        filtered[n] = dot(taps, &hp[n + 1 - M..=n]);
     }
 }
 
@@ -338,6 +597,17 @@ impl Highpass {
         self.sections[1].settle(0.0);
     }
 
+    /// `out[i] = step(sanitize(x[i]))` over the common length, with the filter in local
+    /// variables (kept in registers rather than written back after every sample): the same
+    /// operations, so the same results as calling [`Highpass::step`] sample by sample.
+    fn run(&mut self, x: &[f32], out: &mut [f32]) {
+        let mut f = *self;
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = f.step(sanitize(v));
+        }
+        *self = f;
+    }
+
     /// One output sample (0, and a cleared state, should it ever become non-finite).
     #[inline]
     pub fn step(&mut self, x: f32) -> f32 {
@@ -390,24 +660,39 @@ pub fn peak_value(a: f32, b: f32, c: f32) -> f32 {
 pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
     let n = rho.len().min(out.len());
     let pos = |i: usize| rho.get(i).copied().unwrap_or(0.0).max(0.0);
-    let peak = |i: usize| peak_value(pos(i.wrapping_sub(1)), pos(i), pos(i + 1));
-    // out(L) <- s(L), visiting k in the outer loop so that q = floor(L / k) and the remainder
-    // L mod k are updated without divisions.
+    let peak_at = |i: usize| peak_value(pos(i.wrapping_sub(1)), pos(i), pos(i + 1));
+    // p(L) for every lag, computed once (the sub-multiple search below reads each many
+    // times); curves longer than the table compute the rest on the fly, with the same values.
+    let mut table = [0.0f32; PEAK_TABLE];
+    let cached = n.min(PEAK_TABLE);
+    for (i, t) in table.iter_mut().enumerate().take(cached) {
+        *t = peak_at(i);
+    }
+    let peak = |i: usize| {
+        if i < cached {
+            table[i]
+        } else {
+            peak_at(i)
+        }
+    };
+    // out(L) <- s(L), visiting k in the outer loop and the lags in runs of equal q =
+    // floor(L / k), without divisions.
     out.iter_mut().for_each(|o| *o = 0.0);
     let lag_max = lag_min + n.saturating_sub(1);
     let mut k = 2;
     while lag_min >= 1 && k * lag_min <= lag_max {
-        let (mut q, mut rem) = (lag_min, 0);
-        for lag in k * lag_min..=lag_max {
-            // Grid points around L/k: floor and ceil.
-            let (lo, hi) = (q, if rem == 0 { q } else { q + 1 });
+        // L = k q + r: the grid points around L/k are q (r = 0), else q and q + 1.
+        let mut q = lag_min;
+        while k * q <= lag_max {
+            let lag = k * q;
+            let (pq, pq1) = (peak(q - lag_min), peak(q + 1 - lag_min));
             let o = &mut out[lag - lag_min];
-            *o = o.max(peak(lo - lag_min)).max(peak(hi - lag_min));
-            rem += 1;
-            if rem == k {
-                rem = 0;
-                q += 1;
+            *o = o.max(pq).max(pq);
+            let run = lag + 1 - lag_min..(lag + k).min(lag_max + 1) - lag_min;
+            for o in &mut out[run] {
+                *o = o.max(pq).max(pq1);
             }
+            q += 1;
         }
         k += 1;
     }
@@ -423,6 +708,10 @@ pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
         };
     }
 }
+
+/// Lags whose parabolic peak values [`octave_scores`] keeps in a table on the stack (the
+/// tracker's coarse curve has `NUM_LAGS` = 182).
+const PEAK_TABLE: usize = 256;
 
 /// In-place L1 distance transform on a line: with `gap[s]` >= 0 the distance between points s
 /// and s + 1, replaces f(s) by min_p f(p) + dist(p, s) (dist = sum of the gaps between them)
@@ -469,7 +758,8 @@ pub struct PitchTracker {
     highpass: Highpass,
     /// The last call's history as given (zero-padded).
     input: Vec<f32>,
-    /// High-passed sanitised history.
+    /// High-passed sanitised history (while streaming, only its newest `HOP + LOWPASS_TAPS - 1`
+    /// samples are kept: nothing reads older ones).
     hp: Vec<f32>,
     /// Its low-pass sum_i h(i) hp(n - i) for n >= LOWPASS_TAPS - 1 (0 before): the signal all
     /// correlations are computed on.
@@ -488,6 +778,8 @@ pub struct PitchTracker {
     /// Accumulated path cost of the newest frame (minimum normalised to 0) and scratch.
     cost: Vec<f32>,
     cost_next: Vec<f32>,
+    /// argmin(cost): (min, state), kept from the Viterbi step that wrote `cost`.
+    cost_min: (f32, usize),
     /// Back-pointers: `back[slot * NUM_STATES + s]` is the best predecessor of state s in the
     /// frame stored in `slot` (frame index modulo RING).
     back: Vec<u16>,
@@ -522,6 +814,7 @@ impl PitchTracker {
             jump_gap,
             cost: vec![0.0; NUM_STATES],
             cost_next: vec![0.0; NUM_STATES],
+            cost_min: (0.0, 0),
             back: vec![0; RING * NUM_STATES],
             refined: [[None; RING]; RING],
             decisions: [IDLE; RING],
@@ -533,6 +826,7 @@ impl PitchTracker {
     /// Back to the state after `new()`, without allocating.
     pub fn reset(&mut self) {
         self.cost.iter_mut().for_each(|c| *c = 0.0);
+        self.cost_min = (0.0, 0);
         self.back.iter_mut().for_each(|b| *b = 0);
         self.refined = [[None; RING]; RING];
         self.decisions = [IDLE; RING];
@@ -575,7 +869,12 @@ impl PitchTracker {
         self.input[..pad].iter_mut().for_each(|v| *v = 0.0);
         self.input[pad..].copy_from_slice(src);
         let first_new = if continuous {
-            self.hp.copy_within(HOP.., 0);
+            // The low-pass of the new samples reads the last LOWPASS_TAPS - 1 high-passed
+            // samples before them; older ones are never read again.
+            self.hp.copy_within(
+                PITCH_BUF - (LOWPASS_TAPS - 1)..,
+                PITCH_BUF - HOP - (LOWPASS_TAPS - 1),
+            );
             self.filtered.copy_within(HOP.., 0);
             PITCH_BUF - HOP
         } else {
@@ -585,16 +884,15 @@ impl PitchTracker {
                 .for_each(|v| *v = 0.0);
             0
         };
-        for (h, &x) in self.hp[first_new..]
-            .iter_mut()
-            .zip(&self.input[first_new..])
-        {
-            *h = self.highpass.step(sanitize(x));
-        }
-        for n in first_new.max(LOWPASS_TAPS - 1)..PITCH_BUF {
-            // h is symmetric, so the convolution is a plain inner product.
-            self.filtered[n] = dot(&self.taps, &self.hp[n + 1 - LOWPASS_TAPS..=n]);
-        }
+        self.highpass
+            .run(&self.input[first_new..], &mut self.hp[first_new..]);
+        // h is symmetric, so the convolution is a plain inner product.
+        lowpass(
+            &self.taps,
+            &self.hp,
+            &mut self.filtered,
+            first_new.max(LOWPASS_TAPS - 1),
+        );
         self.stream_valid = pad == 0;
     }
 
@@ -630,7 +928,8 @@ impl PitchTracker {
         if self.frames == 0 {
             trans.iter_mut().for_each(|t| *t = 0.0);
         } else {
-            let (prev_best, prev_arg) = argmin(&self.cost);
+            // argmin(cost), computed when `cost` was last written.
+            let (prev_best, prev_arg) = self.cost_min;
             trans.copy_from_slice(&self.cost);
             l1_distance_transform(trans, back, &self.jump_gap);
             let restart = prev_best + VITERBI.restart;
@@ -653,13 +952,14 @@ impl PitchTracker {
         for (c, n) in self.cost.iter_mut().zip(&self.cost_next) {
             *c = n - min;
         }
+        self.cost_min = argmin(&self.cost);
     }
 
     /// Step 6: trace back and refine the decisions for the newest `MAX_LOOKAHEAD + 1` frames.
     fn decide(&mut self) {
         let newest = self.frames;
         self.refined[(newest % RING as u64) as usize] = [None; RING];
-        let (_, mut state) = argmin(&self.cost);
+        let (_, mut state) = self.cost_min;
         for d in 0..RING {
             if (d as u64) > newest {
                 self.decisions[d] = IDLE;

@@ -12,21 +12,21 @@
 //! is exact in i32), so a block-sparse matrix gives bit-for-bit the dense kernels' outputs. One
 //! block is one 256-bit multiply-add against the 4 input bytes broadcast to every row:
 //! `maddubs` and `madd` with the sign trick on AVX2 and SSE4.1 (two halves), one `vpdpbusd` on
-//! AVX-VNNI (with the same offset and row sums as the dense kernel), `vmull` and `vpadal` on
-//! NEON.
+//! AVX-VNNI (with the same offset and row sums as the dense kernel), half a 512-bit `vpdpbusd`
+//! on AVX-512 VNNI (two blocks of a strip per instruction), `vmull` and `vpadal` on NEON, two
+//! `sdot` with the dot-product extension. The kernels live in each instruction set's file, the
+//! portable one in [`super::portable`].
 //!
 //! This is the layout of the trainer's block-sparse GRUs (`training/train.py --gru-density`,
 //! blocks pruned by magnitude): memory traffic, which sets the speed of large matrices, falls
 //! with the density.
-
-use super::Imp;
 
 /// Rows per block (one 256-bit register of i32 sums).
 pub const BLOCK_ROWS: usize = 8;
 /// Columns per block (four input bytes, one i32 lane of products per row).
 pub const BLOCK_COLS: usize = 4;
 /// Bytes per block.
-const BLOCK: usize = BLOCK_ROWS * BLOCK_COLS;
+pub(super) const BLOCK: usize = BLOCK_ROWS * BLOCK_COLS;
 /// A matrix is stored block-sparse when at most this fraction of its blocks holds a nonzero
 /// weight (above it the index and the per-block broadcast cost more than the zeros).
 pub const MAX_DENSITY: f32 = 0.6;
@@ -34,16 +34,16 @@ pub const MAX_DENSITY: f32 = 0.6;
 /// The nonzero blocks of a quantised matrix.
 #[derive(Clone, Debug)]
 pub struct BlockSparse {
-    rows: usize,
+    pub(super) rows: usize,
     /// Columns of the quantised input the product reads (every block ends within it).
-    stride: usize,
+    pub(super) stride: usize,
     /// Blocks of strip `s` are `starts[s]..starts[s + 1]`.
-    starts: Vec<u32>,
+    pub(super) starts: Vec<u32>,
     /// First column of each block (u16: the matrix has at most `MAX_BLOCK` = 4096 columns;
     /// the index is 2 bytes per 32 bytes of weights).
-    cols: Vec<u16>,
+    pub(super) cols: Vec<u16>,
     /// [`BLOCK`] weights per block.
-    w: Vec<i8>,
+    pub(super) w: Vec<i8>,
     /// Nonzero blocks / all blocks.
     density: f32,
 }
@@ -101,65 +101,21 @@ impl BlockSparse {
     pub fn density(&self) -> f32 {
         self.density
     }
-
-    /// `y_i = acc_i * (scale_i * xs)` over the quantised input `xq` (padded to the matrix's
-    /// stride), with the kernel of `imp`. `rowsum_i = sum_j q_ij` (for the AVX-VNNI offset).
-    pub(super) fn product(
-        &self,
-        imp: Imp,
-        xq: &[i8],
-        scale: &[f32],
-        rowsum: &[i32],
-        xs: f32,
-        y: &mut [f32],
-    ) {
-        let p = Product {
-            m: self,
-            xq,
-            scale,
-            rowsum,
-            xs,
-        };
-        p.check(y);
-        match imp {
-            Imp::Portable => p.portable(y),
-            #[cfg(target_arch = "x86_64")]
-            Imp::Sse41(_) => {
-                // SAFETY: an `Sse41` token exists only if SSE4.1 was detected; `check` holds.
-                unsafe { x86::sse41(&p, y) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Imp::Avx2(_) => {
-                // SAFETY: an `Avx2` token exists only if AVX2 was detected; `check` holds.
-                unsafe { x86::avx2(&p, y) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Imp::AvxVnni(_) => {
-                // SAFETY: an `AvxVnni` token exists only if AVX2 and AVX-VNNI were detected;
-                // `check` holds.
-                unsafe { x86::vnni(&p, y) }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Imp::Neon(_) => {
-                // SAFETY: a `Neon` token exists only if NEON was detected; `check` holds.
-                unsafe { neon::neon(&p, y) }
-            }
-        }
-    }
 }
 
-/// One product's operands.
-struct Product<'a> {
-    m: &'a BlockSparse,
-    xq: &'a [i8],
-    scale: &'a [f32],
-    rowsum: &'a [i32],
-    xs: f32,
+/// One product's operands: `y_i = acc_i * (scale_i * xs)` over the quantised input `xq`
+/// (padded to the matrix's stride); `rowsum_i = sum_j q_ij` (for the VNNI offset).
+pub(super) struct Product<'a> {
+    pub(super) m: &'a BlockSparse,
+    pub(super) xq: &'a [i8],
+    pub(super) scale: &'a [f32],
+    pub(super) rowsum: &'a [i32],
+    pub(super) xs: f32,
 }
 
 impl Product<'_> {
     /// Everything the SIMD kernels rely on to stay in bounds.
-    fn check(&self, y: &[f32]) {
+    pub(super) fn check(&self, y: &[f32]) {
         let m = self.m;
         assert_eq!(y.len(), m.rows);
         assert_eq!(self.scale.len(), m.rows);
@@ -174,7 +130,7 @@ impl Product<'_> {
     /// Writes strip `s`'s sums to its rows of `y`: the same f32 operations as the dense
     /// kernels' `finish` (`acc * (scale * xs)`).
     #[inline]
-    fn finish(&self, s: usize, acc: &[i32; BLOCK_ROWS], y: &mut [f32]) {
+    pub(super) fn finish(&self, s: usize, acc: &[i32; BLOCK_ROWS], y: &mut [f32]) {
         let r0 = s * BLOCK_ROWS;
         let n = (self.m.rows - r0).min(BLOCK_ROWS);
         for r in 0..n {
@@ -182,156 +138,27 @@ impl Product<'_> {
         }
     }
 
-    fn portable(&self, y: &mut [f32]) {
-        let m = self.m;
-        for s in 0..m.starts.len() - 1 {
-            let mut acc = [0i32; BLOCK_ROWS];
-            for k in m.starts[s] as usize..m.starts[s + 1] as usize {
-                let x = &self.xq[m.cols[k] as usize..][..BLOCK_COLS];
-                let w = &m.w[k * BLOCK..][..BLOCK];
-                for (a, row) in acc.iter_mut().zip(w.chunks_exact(BLOCK_COLS)) {
-                    *a += row
-                        .iter()
-                        .zip(x)
-                        .map(|(&q, &p)| i32::from(q) * i32::from(p))
-                        .sum::<i32>();
-                }
-            }
-            self.finish(s, &acc, y);
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::super::x86::dpbusd;
-    use super::{Product, BLOCK, BLOCK_ROWS};
-    use std::arch::x86_64::*;
-
     /// The four input bytes at column `c`, as one i32 (for a broadcast).
     ///
-    /// Safety: `c + 4 <= p.xq.len()`.
+    /// Safety: `c + 4 <= self.xq.len()`, true of every block's column once `check` passed.
+    #[inline(always)]
+    pub(super) unsafe fn input4(&self, c: u16) -> i32 {
+        self.xq
+            .as_ptr()
+            .add(c as usize)
+            .cast::<i32>()
+            .read_unaligned()
+    }
+
+    /// Undoes the VNNI input offset of strip `s`'s sums: `acc_r -= 128 rowsum_r`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline]
-    unsafe fn input4(p: &Product, c: u16) -> i32 {
-        p.xq.as_ptr().add(c as usize).cast::<i32>().read_unaligned()
-    }
-
-    /// Safety: AVX2 available; `p.check(y)` holds.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn avx2(p: &Product, y: &mut [f32]) {
-        let m = p.m;
-        let ones = _mm256_set1_epi16(1);
-        let (cols, w) = (m.cols.as_ptr(), m.w.as_ptr());
-        let mut acc = [0i32; BLOCK_ROWS];
-        for s in 0..m.starts.len() - 1 {
-            let mut a = _mm256_setzero_si256();
-            for k in *m.starts.get_unchecked(s) as usize..*m.starts.get_unchecked(s + 1) as usize {
-                let x = _mm256_set1_epi32(input4(p, *cols.add(k)));
-                let q = _mm256_loadu_si256(w.add(k * BLOCK).cast());
-                // |p| * (q sign(p)) = p q, pairs at most 2 * 127 * 127: no saturation.
-                let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(q, x));
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(pairs, ones));
+    pub(super) fn unoffset(&self, s: usize, acc: &mut [i32; BLOCK_ROWS]) {
+        let r0 = s * BLOCK_ROWS;
+        for (r, v) in acc.iter_mut().enumerate() {
+            if let Some(sum) = self.rowsum.get(r0 + r) {
+                *v = v.wrapping_sub(sum.wrapping_mul(128));
             }
-            _mm256_storeu_si256(acc.as_mut_ptr().cast(), a);
-            p.finish(s, &acc, y);
-        }
-    }
-
-    /// Safety: AVX2 and AVX-VNNI available; `p.check(y)` holds.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn vnni(p: &Product, y: &mut [f32]) {
-        let m = p.m;
-        let (cols, w) = (m.cols.as_ptr(), m.w.as_ptr());
-        let mut acc = [0i32; BLOCK_ROWS];
-        let u = |k: usize| {
-            // u = p + 128 (sign bit flipped) in every byte.
-            _mm256_set1_epi32(input4(p, *cols.add(k)) ^ 0x8080_8080u32 as i32)
-        };
-        for s in 0..m.starts.len() - 1 {
-            let (start, end) = (
-                *m.starts.get_unchecked(s) as usize,
-                *m.starts.get_unchecked(s + 1) as usize,
-            );
-            // Four independent sums: `vpdpbusd`'s latency, not its throughput, would set the
-            // pace with one.
-            let mut a = [_mm256_setzero_si256(); 4];
-            let mut k = start;
-            while k + 4 <= end {
-                for (i, acc) in a.iter_mut().enumerate() {
-                    *acc = dpbusd(*acc, u(k + i), w.add((k + i) * BLOCK));
-                }
-                k += 4;
-            }
-            while k < end {
-                a[0] = dpbusd(a[0], u(k), w.add(k * BLOCK));
-                k += 1;
-            }
-            let a = _mm256_add_epi32(_mm256_add_epi32(a[0], a[1]), _mm256_add_epi32(a[2], a[3]));
-            _mm256_storeu_si256(acc.as_mut_ptr().cast(), a);
-            let r0 = s * BLOCK_ROWS;
-            for (r, v) in acc.iter_mut().enumerate() {
-                if let Some(sum) = p.rowsum.get(r0 + r) {
-                    *v = v.wrapping_sub(sum.wrapping_mul(128));
-                }
-            }
-            p.finish(s, &acc, y);
-        }
-    }
-
-    /// Safety: SSE4.1 available; `p.check(y)` holds.
-    #[target_feature(enable = "sse4.1")]
-    pub(super) unsafe fn sse41(p: &Product, y: &mut [f32]) {
-        let m = p.m;
-        let ones = _mm_set1_epi16(1);
-        let (cols, w) = (m.cols.as_ptr(), m.w.as_ptr());
-        let mut acc = [0i32; BLOCK_ROWS];
-        for s in 0..m.starts.len() - 1 {
-            let (mut lo, mut hi) = (_mm_setzero_si128(), _mm_setzero_si128());
-            for k in *m.starts.get_unchecked(s) as usize..*m.starts.get_unchecked(s + 1) as usize {
-                let x = _mm_set1_epi32(input4(p, *cols.add(k)));
-                let ax = _mm_abs_epi8(x);
-                let q = w.add(k * BLOCK);
-                let q0 = _mm_sign_epi8(_mm_loadu_si128(q.cast()), x);
-                let q1 = _mm_sign_epi8(_mm_loadu_si128(q.add(16).cast()), x);
-                lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_maddubs_epi16(ax, q0), ones));
-                hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_maddubs_epi16(ax, q1), ones));
-            }
-            _mm_storeu_si128(acc.as_mut_ptr().cast(), lo);
-            _mm_storeu_si128(acc.as_mut_ptr().add(4).cast(), hi);
-            p.finish(s, &acc, y);
-        }
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-mod neon {
-    use super::{Product, BLOCK, BLOCK_ROWS};
-    use std::arch::aarch64::*;
-
-    /// Safety: NEON available; `p.check(y)` holds.
-    #[target_feature(enable = "neon")]
-    pub(super) unsafe fn neon(p: &Product, y: &mut [f32]) {
-        let m = p.m;
-        let (cols, w) = (m.cols.as_ptr(), m.w.as_ptr());
-        let mut acc = [0i32; BLOCK_ROWS];
-        for s in 0..m.starts.len() - 1 {
-            // Lanes: [r(c0+c1), r(c2+c3), r'(c0+c1), r'(c2+c3)] for row pairs (0,1) .. (6,7).
-            let mut a = [vdupq_n_s32(0); 4];
-            for k in *m.starts.get_unchecked(s) as usize..*m.starts.get_unchecked(s + 1) as usize {
-                let c = *cols.add(k) as usize;
-                let x4 = p.xq.as_ptr().add(c).cast::<u32>().read_unaligned();
-                let x = vreinterpret_s8_u32(vdup_n_u32(x4));
-                let q = w.add(k * BLOCK);
-                for (i, acc) in a.iter_mut().enumerate() {
-                    // Products at most 127 * 127, pairs fit in i16.
-                    *acc = vpadalq_s16(*acc, vmull_s8(vld1_s8(q.add(8 * i)), x));
-                }
-            }
-            let lo = vpaddq_s32(a[0], a[1]);
-            let hi = vpaddq_s32(a[2], a[3]);
-            vst1q_s32(acc.as_mut_ptr(), lo);
-            vst1q_s32(acc.as_mut_ptr().add(4), hi);
-            p.finish(s, &acc, y);
         }
     }
 }
