@@ -1,13 +1,9 @@
-//! PercepNet as a standalone application (JACK, ALSA or a dummy backend), mainly to open the
-//! editor without a plugin host. `--help` lists the audio options; `--backend dummy` runs
-//! without a sound card.
+//! PercepNet as a standalone application: a live microphone denoiser on JACK (also PipeWire's
+//! JACK layer) or ALSA, with the plugin's window or headless (`--no-gui`). `--help` lists the
+//! options and the parameters; `src/bin/standalone/` holds the parts.
 
-use nice_plug::prelude::nice_export_standalone;
-use percepnet::plugin::PercepNet;
+mod standalone;
 
-fn main() {
-    // The wrapper reports its own errors; exit non-zero so scripts notice.
-    if !nice_export_standalone::<PercepNet>() {
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    standalone::main()
 }

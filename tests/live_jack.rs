@@ -1,0 +1,522 @@
+//! The live path, end to end: a JACK server with the dummy driver (no sound card), the
+//! `percepnet-standalone` binary on it with `--no-gui`, and two test clients around it: a
+//! player that plays `examples/noisy.wav` in a loop into the standalone's input, and a recorder
+//! that records its output, both in real time. Checks:
+//!
+//! - the delay through the standalone equals the latency it reports (plus whole JACK periods,
+//!   when the graph makes any; a player -> standalone -> recorder chain runs in one cycle),
+//! - the noise-only lead-in of the file is reduced as much as `percepnet denoise` reduces it,
+//!   within [`REDUCTION_TOLERANCE_DB`], given the same history: every pass after the first
+//!   follows the end of the file, as the second copy does when the CLI denoises the file twice
+//!   over. (The first pass follows the digital silence the standalone ran on before the player
+//!   started, for a time the test does not control; after silence the network takes hundreds
+//!   of milliseconds to clamp down on the noise, 11 to 27 dB over this lead-in depending on
+//!   how long the silence was, so that pass is only printed.)
+//! - no xruns over the whole run (default [`DEFAULT_SECONDS`] s at a [`DEFAULT_PERIOD`]-sample
+//!   period: `PERCEPNET_LIVE_SECONDS`, `PERCEPNET_LIVE_PERIOD` change them). The test first
+//!   runs the two clients alone for [`BASELINE_SECONDS`] (`PERCEPNET_LIVE_BASELINE_SECONDS`):
+//!   a machine that drops cycles even then (a loaded VM) is allowed twice that rate, plus one;
+//!   `PERCEPNET_LIVE_MAX_XRUNS` sets the allowance outright. jackd's own account of each xrun
+//!   (which client was late) is printed,
+//! - Ctrl-C (SIGINT) stops the standalone cleanly and it saves its parameters.
+//!
+//! Ignored by default: it needs `jackd` (Debian: `apt-get install jackd2`) and the standalone
+//! (`--features standalone`, which needs pkg-config, libasound2-dev and libjack-jackd2-dev):
+//! `cargo test --features standalone --test live_jack -- --ignored --nocapture`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jack::{AudioIn, AudioOut, Client, ClientOptions, Control, Port, ProcessScope};
+
+/// Default length of the run in seconds.
+const DEFAULT_SECONDS: f64 = 150.0;
+/// Default JACK period in samples.
+const DEFAULT_PERIOD: u32 = 128;
+/// The server's rate (the example's rate too).
+const RATE: u32 = 48_000;
+/// Largest accepted difference between the live and the CLI's lead-in reduction, in dB.
+const REDUCTION_TOLERANCE_DB: f64 = 3.0;
+/// The example's noise-only lead-in used for the reduction, in seconds (speech starts at 0.5 s;
+/// the first 100 ms are left to the network to settle).
+const LEAD_IN: (f64, f64) = (0.1, 0.45);
+/// Default length of the run without the standalone, in seconds.
+const BASELINE_SECONDS: f64 = 30.0;
+/// Stretch of the first pass the delay is measured on, in seconds (speech).
+const DELAY_WINDOW: (f64, f64) = (0.5, 4.5);
+/// Longest delay looked for, in samples.
+const MAX_DELAY: usize = 8_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Children killed when the test ends, however it ends.
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("percepnet-live-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_mono(path: &Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let spec = reader.spec();
+    assert_eq!(spec.channels, 1, "{}: mono expected", path.display());
+    assert_eq!(
+        spec.sample_rate,
+        RATE,
+        "{}: 48 kHz expected",
+        path.display()
+    );
+    match spec.sample_format {
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.unwrap() as f32 * scale)
+                .collect()
+        }
+        hound::SampleFormat::Float => reader.samples::<f32>().map(Result::unwrap).collect(),
+    }
+}
+
+/// Runs `percepnet denoise` on the concatenated `parts`; returns its output.
+fn cli_denoise(dir: &Path, name: &str, parts: &[&[f32]]) -> Vec<f32> {
+    let input = dir.join(format!("{name}.wav"));
+    let output = dir.join(format!("{name}-denoised.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(&input, spec).unwrap();
+    for x in parts.iter().flat_map(|p| p.iter()) {
+        writer.write_sample(*x).unwrap();
+    }
+    writer.finalize().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_percepnet"))
+        .arg("denoise")
+        .arg(&input)
+        .arg(&output)
+        .status()
+        .expect("run percepnet denoise");
+    assert!(status.success(), "percepnet denoise failed");
+    read_mono(&output)
+}
+
+fn rms(x: impl Iterator<Item = f32>) -> f64 {
+    let (sum, n) = x.fold((0.0f64, 0usize), |(s, n), v| {
+        (s + (v as f64).powi(2), n + 1)
+    });
+    (sum / n.max(1) as f64).sqrt()
+}
+
+fn db(ratio: f64) -> f64 {
+    20.0 * ratio.max(1e-12).log10()
+}
+
+/// Waits until `file` contains `needle` (or `timeout`); returns its contents.
+fn wait_for_text(file: &Path, needle: &str, timeout: Duration, child: &mut Child) -> String {
+    let start = Instant::now();
+    loop {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the standalone exited ({status}) before printing '{needle}':\n{text}");
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "no '{needle}' after {timeout:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Plays the file in a loop once `go` is set, locked to JACK's frame time (a skipped cycle
+/// skips the same samples); stores the frame time of its first sample.
+struct Player {
+    port: Port<AudioOut>,
+    file: Arc<Vec<f32>>,
+    go: Arc<AtomicBool>,
+    start: Option<u32>,
+    start_frame: Arc<AtomicU64>,
+}
+
+impl jack::ProcessHandler for Player {
+    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+        let out = self.port.as_mut_slice(ps);
+        if !self.go.load(Ordering::Acquire) {
+            out.fill(0.0);
+            return Control::Continue;
+        }
+        let frame = ps.last_frame_time();
+        let start = *self.start.get_or_insert_with(|| {
+            self.start_frame.store(u64::from(frame), Ordering::Release);
+            frame
+        });
+        let first = frame.wrapping_sub(start) as usize;
+        for (i, x) in out.iter_mut().enumerate() {
+            *x = self.file[(first + i) % self.file.len()];
+        }
+        Control::Continue
+    }
+}
+
+/// Records once `armed`, each cycle at its frame time's place in a preallocated buffer (so a
+/// skipped cycle leaves zeros, not a shift).
+struct Recorder {
+    port: Port<AudioIn>,
+    armed: Arc<AtomicBool>,
+    data: Vec<f32>,
+    /// Samples up to the end of the last cycle recorded.
+    len: usize,
+    first_frame: Option<u32>,
+    next_frame: u32,
+    /// Cycles whose frame time did not follow the previous one (a skipped cycle).
+    gaps: u32,
+}
+
+impl jack::ProcessHandler for Recorder {
+    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+        if !self.armed.load(Ordering::Acquire) {
+            return Control::Continue;
+        }
+        let frame = ps.last_frame_time();
+        let first = *self.first_frame.get_or_insert(frame);
+        if frame != first && frame != self.next_frame {
+            self.gaps += 1;
+        }
+        self.next_frame = frame.wrapping_add(ps.n_frames());
+        let at = frame.wrapping_sub(first) as usize;
+        let input = self.port.as_slice(ps);
+        if let Some(room) = self.data.get_mut(at..) {
+            let n = input.len().min(room.len());
+            room[..n].copy_from_slice(&input[..n]);
+            self.len = self.len.max(at + n);
+        }
+        Control::Continue
+    }
+}
+
+/// Counts the server's xruns.
+struct Xruns(Arc<AtomicU64>);
+
+impl jack::NotificationHandler for Xruns {
+    fn xrun(&mut self, _: &Client) -> Control {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Control::Continue
+    }
+}
+
+fn open_client(name: &str) -> Client {
+    Client::new(name, ClientOptions::NO_START_SERVER)
+        .unwrap_or_else(|e| panic!("JACK client {name}: {e}"))
+        .0
+}
+
+/// Connects two ports, retrying while JACK refuses (a client that is not active yet).
+fn connect(client: &Client, from: &str, to: &str) {
+    let start = Instant::now();
+    while let Err(e) = client.connect_ports_by_name(from, to) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "connect {from} -> {to}: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A private JACK server with the dummy driver, and a client to drive the graph with.
+struct Server {
+    control: Client,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, period: u32, children: &mut Children) -> Self {
+        let name = format!("percepnet-test-{}", std::process::id());
+        std::env::set_var("JACK_DEFAULT_SERVER", &name);
+        std::env::set_var("JACK_NO_AUDIO_RESERVATION", "1");
+        let log = dir.join("jackd.txt");
+        children.0.push(
+            Command::new("jackd")
+                .args(["-n", &name, "-d", "dummy", "-r", &RATE.to_string()])
+                .args(["-p", &period.to_string()])
+                .stdout(fs::File::create(&log).unwrap())
+                .stderr(fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("start jackd (Debian: apt-get install jackd2)"),
+        );
+        let started = Instant::now();
+        let control = loop {
+            if let Ok((client, _)) = Client::new("percepnet-test", ClientOptions::NO_START_SERVER) {
+                break client;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "jackd did not start: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(control.sample_rate(), RATE);
+        assert_eq!(control.buffer_size(), period);
+        Self { control, log }
+    }
+
+    /// jackd's own lines about xruns (which client was late).
+    fn xrun_account(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("XRun")).collect();
+        lines.join("\n  ")
+    }
+}
+
+/// Starts the standalone (headless, mono, private state file); returns its reported latency.
+fn start_standalone(dir: &Path, state: &Path, children: &mut Children) -> (PathBuf, usize) {
+    let log = dir.join("standalone.txt");
+    let standalone = Command::new(env!("CARGO_BIN_EXE_percepnet-standalone"))
+        .args(["--backend", "jack", "--channels", "1", "--no-gui"])
+        .args(["--jack-outputs", "none", "--state-file"])
+        .arg(state)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start percepnet-standalone");
+    children.0.push(standalone);
+    let child = children.0.last_mut().unwrap();
+    let text = wait_for_text(
+        &log,
+        "blocking indefinitely",
+        Duration::from_secs(60),
+        child,
+    );
+    let latency = text
+        .lines()
+        .find_map(|l| l.split("latency: ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 'latency: N samples' line:\n{text}"));
+    (log, latency)
+}
+
+/// Sends SIGINT to `child` and waits for it to exit; returns whether it exited successfully.
+fn interrupt(child: &mut Child) -> bool {
+    // SAFETY: a plain system call on our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the standalone did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The lag (in samples, below [`MAX_DELAY`]) at which `recorded(j + lag)` best matches
+/// `input(j)` over the speech window.
+fn best_lag(input: &[f32], recorded: impl Fn(usize) -> Option<f32>) -> usize {
+    let window = (DELAY_WINDOW.0 * RATE as f64) as usize..(DELAY_WINDOW.1 * RATE as f64) as usize;
+    let score = |d: usize| -> f64 {
+        window
+            .clone()
+            .map(|j| input[j] as f64 * recorded(j + d).unwrap_or(0.0) as f64)
+            .sum()
+    };
+    (0..MAX_DELAY)
+        .map(|d| (d, score(d)))
+        .fold((0, f64::MIN), |best, x| if x.1 > best.1 { x } else { best })
+        .0
+}
+
+#[test]
+#[ignore = "needs jackd (Debian jackd2); run with --ignored"]
+fn live_standalone_on_jack() {
+    let seconds: f64 = env_or("PERCEPNET_LIVE_SECONDS", DEFAULT_SECONDS);
+    let period: u32 = env_or("PERCEPNET_LIVE_PERIOD", DEFAULT_PERIOD);
+    let baseline_seconds: f64 = env_or("PERCEPNET_LIVE_BASELINE_SECONDS", BASELINE_SECONDS);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = scratch_dir();
+
+    // The CLI's reference (same engine, offline, time-aligned with the input): the file twice.
+    let noisy = Arc::new(read_mono(&root.join("examples/noisy.wav")));
+    let twice = cli_denoise(&dir, "twice", &[&noisy, &noisy]);
+    let second_copy = &twice[noisy.len()..];
+
+    let mut children = Children(Vec::new());
+    let server = Server::start(&dir, period, &mut children);
+    let control = &server.control;
+
+    // Player and recorder; first wired to each other alone, to see how many xruns this machine
+    // has without the standalone.
+    let xruns = Arc::new(AtomicU64::new(0));
+    let go = Arc::new(AtomicBool::new(false));
+    let armed = Arc::new(AtomicBool::new(false));
+    let start_frame = Arc::new(AtomicU64::new(u64::MAX));
+    let player_client = open_client("percepnet-test-player");
+    let player = Player {
+        port: player_client
+            .register_port("out", AudioOut::default())
+            .unwrap(),
+        file: noisy.clone(),
+        go: go.clone(),
+        start: None,
+        start_frame: start_frame.clone(),
+    };
+    let recorder_client = open_client("percepnet-test-recorder");
+    let recorder = Recorder {
+        port: recorder_client
+            .register_port("in", AudioIn::default())
+            .unwrap(),
+        armed: armed.clone(),
+        data: vec![0.0; ((seconds + 5.0) * RATE as f64) as usize],
+        len: 0,
+        first_frame: None,
+        next_frame: 0,
+        gaps: 0,
+    };
+    let player = player_client
+        .activate_async(Xruns(xruns.clone()), player)
+        .unwrap();
+    let recorder = recorder_client.activate_async((), recorder).unwrap();
+    let (player_out, recorder_in) = ("percepnet-test-player:out", "percepnet-test-recorder:in");
+    connect(control, player_out, recorder_in);
+    std::thread::sleep(Duration::from_secs_f64(baseline_seconds));
+    let baseline = xruns.swap(0, Ordering::SeqCst);
+    control
+        .disconnect_ports_by_name(player_out, recorder_in)
+        .unwrap();
+    eprintln!("baseline: {baseline} xruns in {baseline_seconds} s without the standalone");
+
+    // The standalone between them.
+    let state = dir.join("standalone.json");
+    let (log, latency) = start_standalone(&dir, &state, &mut children);
+    assert_eq!(latency, percepnet::LATENCY, "reported latency at 48 kHz");
+    connect(control, player_out, "percepnet:input_1");
+    connect(control, "percepnet:output_1", recorder_in);
+    xruns.store(0, Ordering::SeqCst);
+    armed.store(true, Ordering::Release);
+    go.store(true, Ordering::Release);
+    eprintln!("playing for {seconds} s at a {period}-sample period ...");
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let xrun_count = xruns.load(Ordering::SeqCst);
+    let (_, _, recorder) = recorder.deactivate().unwrap();
+    let _ = player.deactivate().unwrap();
+
+    // Ctrl-C: a clean stop that saves the parameters.
+    let stopped = interrupt(children.0.last_mut().unwrap());
+    let text = fs::read_to_string(&log).unwrap();
+    eprintln!("--- standalone output\n{text}");
+    assert!(stopped, "the standalone failed");
+    assert!(state.is_file(), "no state file written on exit");
+    assert!(!text.contains("panicked"), "a panic in the standalone");
+
+    // Align the recording with what was played (JACK frame times): file sample j (of any pass)
+    // was played at frame `played_at + j`; recorded sample i was recorded at `recorded_at + i`.
+    let played_at = start_frame.load(Ordering::Acquire);
+    assert_ne!(played_at, u64::MAX, "the player never started");
+    let recorded_at = u64::from(recorder.first_frame.expect("the recorder never ran"));
+    let offset = played_at as i64 - recorded_at as i64;
+    let rec = &recorder.data[..recorder.len];
+    let at = |j: usize| -> Option<f32> {
+        usize::try_from(offset + j as i64)
+            .ok()
+            .and_then(|i| rec.get(i).copied())
+    };
+
+    // Delay: the lag at which the output best matches the input over speech.
+    let delay = best_lag(&noisy, at);
+    let periods = (delay as f64 - latency as f64) / period as f64;
+    eprintln!("delay {delay} samples = reported latency {latency} + {periods} periods of {period}");
+    assert!(
+        delay >= latency && (delay - latency) % period as usize == 0 && periods <= 2.0,
+        "delay {delay} is not the reported latency {latency} plus whole periods of {period}"
+    );
+
+    // Noise-only lead-in: reduction live (every full pass) and by the CLI.
+    let lead = (LEAD_IN.0 * RATE as f64) as usize..(LEAD_IN.1 * RATE as f64) as usize;
+    let input_rms = rms(lead.clone().map(|j| noisy[j]));
+    let cli_db = db(input_rms / rms(lead.clone().map(|j| second_copy[j])));
+    let full_passes = (0..)
+        .take_while(|pass| at((pass + 1) * noisy.len() - 1 + delay).is_some())
+        .count();
+    let live_db: Vec<f64> = (0..full_passes)
+        .map(|pass| {
+            let base = pass * noisy.len() + delay;
+            db(input_rms / rms(lead.clone().map(|j| at(base + j).unwrap_or(0.0))))
+        })
+        .collect();
+    eprintln!(
+        "lead-in reduction: CLI {cli_db:.2} dB (second copy); live, pass by pass: {:?} (the \
+         first after silence)",
+        live_db
+            .iter()
+            .map(|d| format!("{d:.2}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(live_db.len() >= 2, "fewer than two full passes recorded");
+    for (pass, live) in live_db.iter().enumerate().skip(1) {
+        assert!(
+            (live - cli_db).abs() <= REDUCTION_TOLERANCE_DB,
+            "pass {pass}: lead-in reduced by {live:.2} dB live, {cli_db:.2} dB by the CLI"
+        );
+    }
+
+    // Real time: no xruns (unless the machine has them without the standalone too), the whole
+    // run recorded.
+    let allowed = std::env::var("PERCEPNET_LIVE_MAX_XRUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| allowed_xruns(baseline, baseline_seconds, seconds));
+    eprintln!(
+        "xruns {xrun_count} in {seconds} s (allowed {allowed}; baseline {baseline} in \
+         {baseline_seconds} s), skipped cycles {}, recorded {:.1} s; jackd's account:\n  {}",
+        recorder.gaps,
+        rec.len() as f64 / RATE as f64,
+        server.xrun_account()
+    );
+    assert!(
+        xrun_count <= allowed,
+        "JACK reported {xrun_count} xruns in {seconds} s with the standalone ({baseline} in \
+         {baseline_seconds} s without it)"
+    );
+    assert!(rec.len() as f64 >= (seconds - 1.0) * RATE as f64);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Xruns tolerated over `seconds`: none on a machine that kept time without the standalone;
+/// otherwise twice its rate without the standalone, plus one.
+fn allowed_xruns(baseline: u64, baseline_seconds: f64, seconds: f64) -> u64 {
+    if baseline == 0 {
+        0
+    } else {
+        (2.0 * baseline as f64 * seconds / baseline_seconds).ceil() as u64 + 1
+    }
+}
