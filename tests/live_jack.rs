@@ -15,9 +15,13 @@
 //! - no xruns over the whole run (default [`DEFAULT_SECONDS`] s at a [`DEFAULT_PERIOD`]-sample
 //!   period: `PERCEPNET_LIVE_SECONDS`, `PERCEPNET_LIVE_PERIOD` change them). The test first
 //!   runs the two clients alone for [`BASELINE_SECONDS`] (`PERCEPNET_LIVE_BASELINE_SECONDS`):
-//!   a machine that drops cycles even then (a loaded VM) is allowed twice that rate, plus one;
-//!   `PERCEPNET_LIVE_MAX_XRUNS` sets the allowance outright. jackd's own account of each xrun
-//!   (which client was late) is printed,
+//!   a machine that drops cycles even then (a loaded VM) is allowed twice that rate, plus one.
+//!   Load that changes during the run (other jobs on a shared machine) makes every client late
+//!   now and then, so a run over that allowance still passes when jackd's own account of the
+//!   xruns (which client was late; printed) blames the standalone no more than twice as often
+//!   as the busier of the two test clients, plus two: a standalone too slow for the period is
+//!   the late one at nearly every xrun. `PERCEPNET_LIVE_MAX_XRUNS` sets the allowance outright
+//!   (and turns the blame rule off),
 //! - Ctrl-C (SIGINT) stops the standalone cleanly and it saves its parameters.
 //!
 //! Ignored by default: it needs `jackd` (Debian: `apt-get install jackd2`) and the standalone
@@ -490,25 +494,46 @@ fn live_standalone_on_jack() {
     }
 
     // Real time: no xruns (unless the machine has them without the standalone too), the whole
-    // run recorded.
+    // run recorded. On a loaded machine every client misses cycles now and then, the test's own
+    // (which only copy samples) as often as the standalone; a standalone too slow for the period
+    // is late far more often than they are. So the standalone passes when the run stayed within
+    // the baseline's allowance, or when jackd blamed it no more often than the busier of the two
+    // test clients (twice that, plus two, for chance).
     let allowed = std::env::var("PERCEPNET_LIVE_MAX_XRUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| allowed_xruns(baseline, baseline_seconds, seconds));
+    let account = server.xrun_account();
+    let late = |client: &str| late_count(&account, client);
+    let gaps = recorder.gaps;
+    let (ours, player, recorder) = (
+        late("percepnet"),
+        late("percepnet-test-player"),
+        late("percepnet-test-recorder"),
+    );
     eprintln!(
         "xruns {xrun_count} in {seconds} s (allowed {allowed}; baseline {baseline} in \
-         {baseline_seconds} s), skipped cycles {}, recorded {:.1} s; jackd's account:\n  {}",
-        recorder.gaps,
+         {baseline_seconds} s), skipped cycles {gaps}, recorded {:.1} s; late clients by jackd's \
+         account: standalone {ours}, player {player}, recorder {recorder}:\n  {account}",
         rec.len() as f64 / RATE as f64,
-        server.xrun_account()
     );
+    let blamed_no_more_than_the_test = ours <= 2 * player.max(recorder) + 2;
     assert!(
-        xrun_count <= allowed,
+        xrun_count <= allowed
+            || (std::env::var_os("PERCEPNET_LIVE_MAX_XRUNS").is_none()
+                && blamed_no_more_than_the_test),
         "JACK reported {xrun_count} xruns in {seconds} s with the standalone ({baseline} in \
-         {baseline_seconds} s without it)"
+         {baseline_seconds} s without it); jackd found the standalone late {ours} times, the \
+         test's player {player} and recorder {recorder} times"
     );
     assert!(rec.len() as f64 >= (seconds - 1.0) * RATE as f64);
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// How often jackd's account names `client` (exactly) as "not finished" at an xrun.
+fn late_count(account: &str, client: &str) -> usize {
+    let needle = format!("client = {client} was not finished");
+    account.lines().filter(|l| l.contains(&needle)).count()
 }
 
 /// Xruns tolerated over `seconds`: none on a machine that kept time without the standalone;
