@@ -42,9 +42,9 @@
 //!
 //! ```text
 //! rustc --edition 2021 --test -O --target aarch64-unknown-linux-gnu \
-//!     -C linker=aarch64-linux-gnu-gcc src/model/quant/mod.rs -o /tmp/quant-arm64
-//! qemu-aarch64 -L /usr/aarch64-linux-gnu /tmp/quant-arm64            # NEON and dot product
-//! qemu-aarch64 -cpu cortex-a53 -L /usr/aarch64-linux-gnu /tmp/quant-arm64  # NEON only
+//!     -C linker=aarch64-linux-gnu-gcc src/model/quant/mod.rs -o target/quant-arm64
+//! qemu-aarch64 -L /usr/aarch64-linux-gnu target/quant-arm64            # NEON and dot product
+//! qemu-aarch64 -cpu cortex-a53 -L /usr/aarch64-linux-gnu target/quant-arm64  # NEON only
 //! ```
 
 pub mod portable;
