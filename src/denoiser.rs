@@ -14,8 +14,9 @@
 //! reads nothing past frame j's window, so features never need samples the engine lacks.
 //!
 //! Speech presence. With the gains of frame t the engine records its speech presence p_t in
-//! [0, 1]: the estimator's own ([`GainEstimator::presence`]) or, when it has none, one derived
-//! from the gains and band energies of frame t ([`presence::from_gains`]). The hop that
+//! [0, 1]: the estimator's own ([`GainEstimator::presence`]) weighed by how much speech-band
+//! energy its gains keep ([`presence::with_support`]) or, when it has none, one derived from the
+//! gains and band energies of frame t ([`presence::from_gains`]). The hop that
 //! `process_hop` returns together with p_t is the first half of frame t's window, so frame t is
 //! centred [`PRESENCE_LEAD`] samples after that hop's first sample: the lookahead a gate on the
 //! output has (see [`crate::dsp::gate`]), on top of the estimator's own (it saw frame j).
@@ -493,7 +494,7 @@ impl<E: GainEstimator> Denoiser<E> {
         sanitize(&mut g.gain);
         sanitize(&mut g.strength);
         self.presence = match self.estimator.presence() {
-            Some(p) => presence::sanitize(p),
+            Some(p) => presence::with_support(p, &g.gain, &self.delayed.ex),
             None => presence::from_gains(&g.gain, &self.delayed.ex),
         };
         // The attenuation limit bounds the comb filter too: r_b' = (1 - floor) r_b, so a 0 dB
@@ -522,17 +523,17 @@ fn sanitize(values: &mut BandArray) {
 mod tests {
     use super::*;
 
-    /// Gains of zero, with an optional presence of its own.
-    struct Silencer(Option<f32>);
+    /// The same gain in every band, no comb filtering, with an optional presence of its own.
+    struct Fixed(f32, Option<f32>);
 
-    impl GainEstimator for Silencer {
+    impl GainEstimator for Fixed {
         fn estimate(&mut self, _: &[f32; NB_FEATURES], _: &FrameView, out: &mut BandGains) {
-            out.gain = [0.0; NB_BANDS];
+            out.gain = [self.0; NB_BANDS];
             out.strength = [0.0; NB_BANDS];
         }
 
         fn presence(&self) -> Option<f32> {
-            self.0
+            self.1
         }
     }
 
@@ -544,21 +545,26 @@ mod tests {
     }
 
     #[test]
-    fn presence_is_derived_from_the_gains_unless_the_estimator_knows_it() {
+    fn presence_is_derived_from_the_gains_or_the_estimators_own_weighed_by_its_gains() {
         let x = tone(20 * HOP);
         let mut out = vec![0.0; x.len()];
         let mut unity = Denoiser::new(UnityEstimator);
         assert_eq!(unity.presence(), 0.0);
         unity.process(&x, &mut out);
         assert!(unity.presence() > 0.999, "{}", unity.presence());
-        let mut silenced = Denoiser::new(Silencer(None));
+        let mut silenced = Denoiser::new(Fixed(0.0, None));
         silenced.process(&x, &mut out);
         assert_eq!(silenced.presence(), 0.0);
+        // The estimator's own presence where its gains keep the signal (sanitised)...
         for (own, expected) in [(0.3, 0.3), (f32::NAN, 1.0), (7.0, 1.0)] {
-            let mut engine = Denoiser::new(Silencer(Some(own)));
+            let mut engine = Denoiser::new(Fixed(1.0, Some(own)));
             engine.process(&x, &mut out);
-            assert_eq!(engine.presence(), expected);
+            assert!((engine.presence() - expected).abs() < 1e-4, "{own}");
         }
+        // ...and none where they remove everything, whatever it says.
+        let mut engine = Denoiser::new(Fixed(0.0, Some(0.9)));
+        engine.process(&x, &mut out);
+        assert_eq!(engine.presence(), 0.0);
         unity.reset();
         assert_eq!(unity.presence(), 0.0);
         // Digital silence is no speech, even through unity gains.

@@ -26,6 +26,17 @@
 //! ([`FLOOR_DBFS`]), so digital silence and near-silence read as no speech
 //! rather than 0 / 0. Gains are sanitised as the engine does (clamped to [0, 1], NaN = 1),
 //! energies that are not finite and positive count as 0.
+//!
+//! A network with a trained presence output (`.pnw` v2) hears weak speech the gains miss, but
+//! on steady noise alone it sometimes calls speech where its own gains remove everything. So its
+//! presence p_net counts only as far as the gains keep something in the speech bands:
+//!
+//! ```text
+//! p = p_net * a / (a + xi_s (1 - a))                   xi_s = SUPPORT_SNR_DB (-20 dB)
+//! ```
+//!
+//! a soft step on the same kept share, 1/2 where the gains keep what a -20 dB SNR would leave
+//! ([`with_support`]).
 
 use crate::dsp::bands::{BandArray, BAND_CENTERS};
 use crate::{HOP, SAMPLE_RATE, WINDOW};
@@ -38,6 +49,8 @@ pub const SPEECH_HIGH_HZ: f32 = 8_000.0;
 pub const FLOOR_DBFS: f32 = -90.0;
 /// xi_0: the estimated frame SNR, in dB, at which the presence is 1/2.
 pub const HALF_PRESENCE_SNR_DB: f32 = -8.5;
+/// xi_s: the estimated frame SNR, in dB, at which a trained presence output is halved.
+pub const SUPPORT_SNR_DB: f32 = -20.0;
 
 /// Width of one FFT bin in Hz.
 const BIN_HZ: f32 = SAMPLE_RATE as f32 / WINDOW as f32;
@@ -67,6 +80,24 @@ fn energy_floor() -> f32 {
 /// The speech presence p of a frame from its gains g_b and band energies E_b (see the module
 /// documentation for the formula).
 pub fn from_gains(gains: &BandArray, energies: &BandArray) -> f32 {
+    soft_step(kept_share(gains, energies), HALF_PRESENCE_SNR_DB)
+}
+
+/// An estimator's own presence `p_net` (sanitised), weighed by how much of the frame's
+/// speech-band energy its gains keep: p_net * a / (a + xi_s (1 - a)).
+pub fn with_support(p_net: f32, gains: &BandArray, energies: &BandArray) -> f32 {
+    sanitize(p_net) * soft_step(kept_share(gains, energies), SUPPORT_SNR_DB)
+}
+
+/// a / (a + xi (1 - a)) with xi = 10^(`half_db` / 10): 1/2 where a / (1 - a) = xi.
+fn soft_step(a: f32, half_db: f32) -> f32 {
+    let xi = 10f32.powf(half_db / 10.0);
+    a / (a + xi * (1.0 - a))
+}
+
+/// a: the share of the speech-band energy the gains keep, in [0, 1] (1 when the sums overflow:
+/// speech or not, do not gate it away).
+fn kept_share(gains: &BandArray, energies: &BandArray) -> f32 {
     let (mut kept, mut total) = (0.0f32, 0.0f32);
     for (b, (&g, &e)) in gains.iter().zip(energies).enumerate() {
         if !(is_speech_band(b) && e.is_finite() && e > 0.0) {
@@ -77,13 +108,11 @@ pub fn from_gains(gains: &BandArray, energies: &BandArray) -> f32 {
         total += e;
     }
     let a = kept / (total + energy_floor());
-    if !a.is_finite() {
-        // Energies so large that the sums overflow: speech or not, do not gate it away.
-        return 1.0;
+    if a.is_finite() {
+        a.clamp(0.0, 1.0)
+    } else {
+        1.0
     }
-    let a = a.clamp(0.0, 1.0);
-    let xi_0 = 10f32.powf(HALF_PRESENCE_SNR_DB / 10.0);
-    a / (a + xi_0 * (1.0 - a))
 }
 
 /// Clamps an estimator's own presence to [0, 1]; NaN becomes 1 (a gate that cannot tell keeps
@@ -107,6 +136,20 @@ mod tests {
         assert_eq!(speech.first(), Some(&2));
         assert_eq!(speech.last(), Some(&27));
         assert_eq!(speech.len(), 26);
+    }
+
+    #[test]
+    fn a_trained_presence_counts_only_where_the_gains_keep_speech_band_energy() {
+        let energies = [1.0; NB_BANDS];
+        // Everything kept: the network's own presence, unchanged (NaN reads as 1).
+        assert!((with_support(0.7, &[1.0; NB_BANDS], &energies) - 0.7).abs() < 1e-6);
+        assert!((with_support(f32::NAN, &[1.0; NB_BANDS], &energies) - 1.0).abs() < 1e-6);
+        // Everything removed: no speech, whatever the network says.
+        assert_eq!(with_support(1.0, &[0.0; NB_BANDS], &energies), 0.0);
+        // Halved where the gains keep what a -20 dB SNR leaves.
+        let xi_s = 10f32.powf(SUPPORT_SNR_DB / 10.0);
+        let g = (xi_s / (1.0 + xi_s)).sqrt();
+        assert!((with_support(0.8, &[g; NB_BANDS], &energies) - 0.4).abs() < 1e-5);
     }
 
     #[test]
