@@ -438,3 +438,23 @@ def test_balanced_noise_list_gives_each_category_a_similar_share():
     share = {c: sum(ln in set(v) for ln in lines) for c, v in cats.items()}
     assert share == {"music": 100, "babble": 100, "fan": 90}
     assert set(lines) == {ln for v in cats.values() for ln in v}  # nothing lost
+
+
+def test_interpolation_mixes_one_lineage_and_refuses_two():
+    import interpolate
+
+    cfg = make_config("tiny")
+    a = PercepNet(cfg).state_dict()
+    torch.manual_seed(5)
+    b = PercepNet(cfg).state_dict()
+    for k in interpolate.NORMALISATION:
+        b[k] = a[k].clone()
+    b["extra.weight"] = torch.ones(3)
+    mixed = interpolate.interpolate(a, b, 0.25)
+    k = "dense.weight"
+    assert torch.allclose(mixed[k], 0.75 * a[k] + 0.25 * b[k])
+    assert torch.equal(mixed["feat_mean"], a["feat_mean"])
+    assert torch.equal(mixed["extra.weight"], b["extra.weight"])
+    b["feat_std"] = b["feat_std"] * 2.0
+    with pytest.raises(SystemExit):
+        interpolate.interpolate(a, b, 0.5)

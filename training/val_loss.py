@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validation loss of checkpoints on .pnf files, as train.py computes it.
 
-    $PY training/val_loss.py training/checkpoints/small/swa.pt [more.pt ...] [--swa] \
+    $PY training/val_loss.py training/checkpoints/current/model.pt [more.pt ...] [--swa] \
         --val training/data/features/dev/dev1-balanced.pnf
 
 Same chunks (--val-seq 1000, --val-max-frames 300 000) and masked loss as the validation of

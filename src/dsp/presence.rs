@@ -32,10 +32,10 @@
 //! presence p_net counts only as far as the gains keep something in the speech bands:
 //!
 //! ```text
-//! p = p_net * a / (a + xi_s (1 - a))                   xi_s = SUPPORT_SNR_DB (-20 dB)
+//! p = p_net * a / (a + xi_s (1 - a))                   xi_s = SUPPORT_SNR_DB (-15 dB)
 //! ```
 //!
-//! a soft step on the same kept share, 1/2 where the gains keep what a -20 dB SNR would leave
+//! a soft step on the same kept share, 1/2 where the gains keep what a -15 dB SNR would leave
 //! ([`with_support`]).
 
 use crate::dsp::bands::{BandArray, BAND_CENTERS};
@@ -50,7 +50,7 @@ pub const FLOOR_DBFS: f32 = -90.0;
 /// xi_0: the estimated frame SNR, in dB, at which the presence is 1/2.
 pub const HALF_PRESENCE_SNR_DB: f32 = -8.5;
 /// xi_s: the estimated frame SNR, in dB, at which a trained presence output is halved.
-pub const SUPPORT_SNR_DB: f32 = -20.0;
+pub const SUPPORT_SNR_DB: f32 = -15.0;
 
 /// Width of one FFT bin in Hz.
 const BIN_HZ: f32 = SAMPLE_RATE as f32 / WINDOW as f32;
@@ -146,7 +146,7 @@ mod tests {
         assert!((with_support(f32::NAN, &[1.0; NB_BANDS], &energies) - 1.0).abs() < 1e-6);
         // Everything removed: no speech, whatever the network says.
         assert_eq!(with_support(1.0, &[0.0; NB_BANDS], &energies), 0.0);
-        // Halved where the gains keep what a -20 dB SNR leaves.
+        // Halved where the gains keep what a -15 dB SNR leaves.
         let xi_s = 10f32.powf(SUPPORT_SNR_DB / 10.0);
         let g = (xi_s / (1.0 + xi_s)).sqrt();
         assert!((with_support(0.8, &[g; NB_BANDS], &energies) - 0.4).abs() < 1e-5);
