@@ -270,16 +270,10 @@ impl Pipe {
             .expect("write to Audacity");
         let mut lines = Vec::new();
         loop {
-            let line = self.replies.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
-                let _ = Command::new("import")
-                    .args(["-window", "root", "/tmp/aud/rust-timeout.png"])
-                    .env(
-                        "DISPLAY",
-                        std::env::var("PN_DEBUG_DISPLAY").unwrap_or_default(),
-                    )
-                    .status();
-                panic!("no reply to `{command}` in {TIMEOUT:?}: {lines:?}")
-            });
+            let line = self
+                .replies
+                .recv_timeout(TIMEOUT)
+                .unwrap_or_else(|_| panic!("no reply to `{command}` in {TIMEOUT:?}: {lines:?}"));
             if line.trim() == marker {
                 break;
             }
@@ -376,7 +370,6 @@ fn audacity_applies_the_vst3() {
     let config_file = config_dir.join("audacity.cfg");
     let mut children = Children(Vec::new());
     let (xvfb, display) = start_xvfb();
-    std::env::set_var("PN_DEBUG_DISPLAY", &display);
     children.0.push(xvfb);
 
     // Run 1, scripting off: let Audacity register the plugins.
