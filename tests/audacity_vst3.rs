@@ -8,8 +8,10 @@
 //! Audacity 3.2.4 is built without VST3 ("Disable vst3sdk support (not packaged yet)" in its
 //! changelog), so there the test stops with that explanation after listing Audacity's
 //! commands. `PERCEPNET_AUDACITY_EFFECT="Amplify: Ratio=1"` runs the same harness with a
-//! built-in effect and checks that the export equals the input exactly: this is how the
-//! harness was verified on Debian's Audacity. Run: `cargo test --test audacity_vst3 -- --ignored`.
+//! built-in effect and checks that the export equals the input exactly. Unfinished: on this
+//! project's machine (Debian's Audacity, Xvfb) the scripting pipe opens but the first command
+//! (`GetInfo`) gets no reply within 40 s, so not even that self-check passes yet.
+//! Run: `cargo test --test audacity_vst3 -- --ignored`.
 //!
 //! What the harness does, and why:
 //! - a private HOME with an `audacity.cfg` that enables mod-script-pipe (with the module's
