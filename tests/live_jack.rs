@@ -66,8 +66,17 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 struct Children(Vec<Child>);
 
 impl Drop for Children {
+    /// Newest first, each asked to stop (SIGTERM) and killed only if it has not within 3 s: a
+    /// killed jackd leaves its entry in JACK's shared-memory registry, which holds only a few
+    /// servers, so runs that killed it would keep later ones from starting a server at all.
     fn drop(&mut self) {
-        for child in &mut self.0 {
+        for child in self.0.iter_mut().rev() {
+            // SAFETY: kill(2) on a child we spawned and have not reaped yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let asked = Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && asked.elapsed() < Duration::from_secs(3) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
