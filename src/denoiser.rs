@@ -29,6 +29,9 @@ use crate::dsp::presence;
 use crate::dsp::stft::{OverlapAdd, Spectrum, Stft, ZERO_SPECTRUM};
 use crate::{HOP, LATENCY, LOOKAHEAD_FRAMES, NB_BANDS, NB_BINS, WINDOW};
 
+mod batched;
+pub use batched::MAX_BATCH_FRAMES;
+
 /// Network input features per frame: 34 log band energies, 34 pitch coherences, the pitch
 /// period and the pitch correlation.
 pub const NB_FEATURES: usize = 2 * NB_BANDS + 2;
@@ -122,6 +125,39 @@ pub trait GainEstimator {
     }
     /// Forget all history.
     fn reset(&mut self) {}
+    /// Frames this estimator would like per [`GainEstimator::estimate_batch`] call (1: it
+    /// gains nothing from batches). Offline runs ask; real-time ones never batch.
+    fn batch_size(&self) -> usize {
+        1
+    }
+    /// The gains (and presence, as [`GainEstimator::presence`] would give it) of `n`
+    /// consecutive frames at once: `features[k]` and `frames[k]` are what
+    /// [`GainEstimator::estimate`] would get for the k-th, and the results must be exactly
+    /// what `n` calls would give. The default makes those `n` calls.
+    fn estimate_batch(
+        &mut self,
+        features: &[[f32; NB_FEATURES]],
+        frames: &[FrameView],
+        out: &mut [BandGains],
+        presence: &mut [Option<f32>],
+    ) {
+        estimate_each(self, features, frames, out, presence);
+    }
+}
+
+/// [`GainEstimator::estimate_batch`] one frame at a time (its default), for estimators that
+/// batch only some calls.
+pub fn estimate_each<E: GainEstimator + ?Sized>(
+    estimator: &mut E,
+    features: &[[f32; NB_FEATURES]],
+    frames: &[FrameView],
+    out: &mut [BandGains],
+    presence: &mut [Option<f32>],
+) {
+    for (((f, v), o), p) in features.iter().zip(frames).zip(out).zip(presence) {
+        estimator.estimate(f, v, o);
+        *p = estimator.presence();
+    }
 }
 
 /// g_b = 1, r_b = 0 everywhere: the engine is then an exact delay.
@@ -306,21 +342,18 @@ pub struct Denoiser<E: GainEstimator = UnityEstimator> {
     timeline: Timeline,
     stft: Stft,
     pitch: PitchTracker,
-    ola: OverlapAdd,
     /// X of the last LOOKAHEAD_FRAMES + 1 frames, indexed by frame number modulo its length.
     spectra: Vec<Spectrum>,
     frame: usize,
     comb_buf: [f32; WINDOW],
     p: Spectrum,
-    y: Spectrum,
-    synth: [f32; WINDOW],
     newest: BandAnalysis,
     delayed: BandAnalysis,
     features: [f32; NB_FEATURES],
     gains: BandGains,
-    applied: BandGains,
-    /// p_t: the speech presence of the last synthesised frame.
-    presence: f32,
+    back: Synthesis,
+    /// Frame buffers of the offline batched path ([`Denoiser::process_batched_with`]).
+    batch: Option<Box<batched::Frames>>,
     /// Re-blocking: input samples of the hop being filled, output of the last hop.
     fifo_in: [f32; HOP],
     fifo_out: [f32; HOP],
@@ -336,19 +369,16 @@ impl<E: GainEstimator> Denoiser<E> {
             timeline: Timeline::new(),
             stft: Stft::new(),
             pitch: PitchTracker::new(),
-            ola: OverlapAdd::new(),
             spectra: vec![ZERO_SPECTRUM; LOOKAHEAD_FRAMES + 1],
             frame: 0,
             comb_buf: [0.0; WINDOW],
             p: ZERO_SPECTRUM,
-            y: ZERO_SPECTRUM,
-            synth: [0.0; WINDOW],
             newest: BandAnalysis::default(),
             delayed: BandAnalysis::default(),
             features: [0.0; NB_FEATURES],
             gains: BandGains::default(),
-            applied: BandGains::default(),
-            presence: 0.0,
+            back: Synthesis::new(),
+            batch: None,
             fifo_in: [0.0; HOP],
             fifo_out: [0.0; HOP],
             fifo_pos: 0,
@@ -359,12 +389,10 @@ impl<E: GainEstimator> Denoiser<E> {
     pub fn reset(&mut self) {
         self.timeline.reset();
         self.pitch.reset();
-        self.ola.reset();
+        self.back.reset();
         self.spectra.iter_mut().for_each(|s| *s = ZERO_SPECTRUM);
         self.frame = 0;
         self.gains = BandGains::default();
-        self.applied = BandGains::default();
-        self.presence = 0.0;
         self.fifo_in = [0.0; HOP];
         self.fifo_out = [0.0; HOP];
         self.fifo_pos = 0;
@@ -390,7 +418,7 @@ impl<E: GainEstimator> Denoiser<E> {
     /// The gains applied to the most recent synthesised frame (for meters): g_b after the
     /// post-filter and attenuation limit, and r_b.
     pub fn last_gains(&self) -> &BandGains {
-        &self.applied
+        &self.back.applied
     }
 
     /// p_t: the speech presence in [0, 1] of frame t, the frame synthesised by the last hop.
@@ -398,7 +426,7 @@ impl<E: GainEstimator> Denoiser<E> {
     /// centre; p_t itself was estimated with the features of the newest analysed frame
     /// j = t + `LOOKAHEAD_FRAMES`, so it already looks that far ahead. 0 before the first hop.
     pub fn presence(&self) -> f32 {
-        self.presence
+        self.back.presence
     }
 
     /// The features of the newest frame (what the estimator saw last).
@@ -435,7 +463,7 @@ impl<E: GainEstimator> Denoiser<E> {
                 let hop = self.fifo_in;
                 let mut out = [0.0; HOP];
                 self.process_hop(&hop, &mut out);
-                after_hop(self.presence, &mut out);
+                after_hop(self.back.presence, &mut out);
                 self.fifo_out = out;
                 self.fifo_pos = 0;
             }
@@ -455,31 +483,9 @@ impl<E: GainEstimator> Denoiser<E> {
 
     /// Processes one hop of `HOP` samples; the output is `LATENCY - HOP` samples behind.
     pub fn process_hop(&mut self, input: &[f32], output: &mut [f32]) {
-        debug_assert_eq!(input.len(), HOP);
         debug_assert_eq!(output.len(), HOP);
-        self.timeline.push(input);
-        let slots = self.spectra.len();
-        let newest = self.frame % slots;
-        let delayed = (self.frame + 1) % slots;
-        self.frame = self.frame.wrapping_add(1);
-
-        // Newest frame j: spectrum, pitch, causal comb filter, features.
-        self.stft
-            .analyze(self.timeline.window(0), &mut self.spectra[newest]);
-        let pitch_j = self.pitch.push_frame(self.timeline.pitch_history());
-        self.timeline
-            .comb_window(0, pitch_j.period, &mut self.comb_buf);
-        self.stft.analyze(&self.comb_buf, &mut self.p);
-        self.newest.compute(&self.spectra[newest], &self.p);
-        compute_features(&self.newest, pitch_j, &mut self.features);
-
-        // Frame t = j - LOOKAHEAD_FRAMES: comb filter with lookahead, estimator, synthesis.
-        let pitch_t = self.pitch.delayed(LOOKAHEAD_FRAMES);
-        self.timeline
-            .comb_window(LOOKAHEAD_FRAMES, pitch_t.period, &mut self.comb_buf);
-        self.stft.analyze(&self.comb_buf, &mut self.p);
+        let (pitch_t, delayed) = self.analyze_hop(input);
         let x = &self.spectra[delayed];
-        self.delayed.compute(x, &self.p);
         let view = FrameView {
             x,
             p: &self.p,
@@ -489,25 +495,110 @@ impl<E: GainEstimator> Denoiser<E> {
         };
         self.estimator
             .estimate(&self.features, &view, &mut self.gains);
+        let own = self.estimator.presence();
+        self.back.finish(
+            &mut self.stft,
+            &self.params,
+            x,
+            &self.p,
+            &self.delayed,
+            self.gains,
+            own,
+            output,
+        );
+    }
 
-        let mut g = self.gains;
+    /// The analysis half of a hop: pushes `input`, analyses the newest frame j (spectrum,
+    /// pitch, causal comb filter, features into `self.features`), then frame t = j -
+    /// `LOOKAHEAD_FRAMES` (comb filter with lookahead into `self.p`, band analysis into
+    /// `self.delayed`). Returns frame t's pitch and the slot of `self.spectra` holding X_t.
+    fn analyze_hop(&mut self, input: &[f32]) -> (PitchEstimate, usize) {
+        debug_assert_eq!(input.len(), HOP);
+        self.timeline.push(input);
+        let slots = self.spectra.len();
+        let newest = self.frame % slots;
+        let delayed = (self.frame + 1) % slots;
+        self.frame = self.frame.wrapping_add(1);
+
+        self.stft
+            .analyze(self.timeline.window(0), &mut self.spectra[newest]);
+        let pitch_j = self.pitch.push_frame(self.timeline.pitch_history());
+        self.timeline
+            .comb_window(0, pitch_j.period, &mut self.comb_buf);
+        self.stft.analyze(&self.comb_buf, &mut self.p);
+        self.newest.compute(&self.spectra[newest], &self.p);
+        compute_features(&self.newest, pitch_j, &mut self.features);
+
+        let pitch_t = self.pitch.delayed(LOOKAHEAD_FRAMES);
+        self.timeline
+            .comb_window(LOOKAHEAD_FRAMES, pitch_t.period, &mut self.comb_buf);
+        self.stft.analyze(&self.comb_buf, &mut self.p);
+        self.delayed.compute(&self.spectra[delayed], &self.p);
+        (pitch_t, delayed)
+    }
+}
+
+/// The synthesis half of a hop and what it keeps between hops: overlap-add, the gains last
+/// applied and the last presence.
+struct Synthesis {
+    ola: OverlapAdd,
+    y: Spectrum,
+    synth: [f32; WINDOW],
+    applied: BandGains,
+    /// p_t: the speech presence of the last synthesised frame.
+    presence: f32,
+}
+
+impl Synthesis {
+    fn new() -> Self {
+        Self {
+            ola: OverlapAdd::new(),
+            y: ZERO_SPECTRUM,
+            synth: [0.0; WINDOW],
+            applied: BandGains::default(),
+            presence: 0.0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.ola.reset();
+        self.applied = BandGains::default();
+        self.presence = 0.0;
+    }
+
+    /// Frame t from its spectra X and P, its band analysis and the estimator's gains (and
+    /// presence, if it has one): sanitised gains, presence, pitch-filter mix, post-filter,
+    /// attenuation limit, synthesis and overlap-add of one output hop.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        stft: &mut Stft,
+        params: &DenoiserParams,
+        x: &Spectrum,
+        p: &Spectrum,
+        band: &BandAnalysis,
+        gains: BandGains,
+        own_presence: Option<f32>,
+        output: &mut [f32],
+    ) {
+        let mut g = gains;
         sanitize(&mut g.gain);
         sanitize(&mut g.strength);
-        self.presence = match self.estimator.presence() {
-            Some(p) => presence::with_support(p, &g.gain, &self.delayed.ex),
-            None => presence::from_gains(&g.gain, &self.delayed.ex),
+        self.presence = match own_presence {
+            Some(p) => presence::with_support(p, &g.gain, &band.ex),
+            None => presence::from_gains(&g.gain, &band.ex),
         };
         // The attenuation limit bounds the comb filter too: r_b' = (1 - floor) r_b, so a 0 dB
         // limit leaves the signal untouched and a light limit filters lightly.
-        let floor = postfilter::attenuation_floor(self.params.attenuation_limit_db);
+        let floor = postfilter::attenuation_floor(params.attenuation_limit_db);
         g.strength.iter_mut().for_each(|r| *r *= 1.0 - floor);
-        mix_pitch_filter(x, &self.p, &g.strength, &self.delayed.ex, &mut self.y);
-        postfilter::envelope_postfilter(&mut g.gain, &self.delayed.ex, self.params.post_filter);
+        mix_pitch_filter(x, p, &g.strength, &band.ex, &mut self.y);
+        postfilter::envelope_postfilter(&mut g.gain, &band.ex, params.post_filter);
         postfilter::apply_floor(&mut g.gain, floor);
         apply_band_gains(&g.gain, &mut self.y);
         self.applied = g;
 
-        self.stft.synthesize(&self.y, &mut self.synth);
+        stft.synthesize(&self.y, &mut self.synth);
         self.ola.push(&self.synth, output);
     }
 }

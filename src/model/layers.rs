@@ -258,6 +258,28 @@ impl Matrix {
     }
 }
 
+impl Matrix {
+    /// `y_k = W x_k + b` for `n` inputs stored one after another in `x` (`n` x `cols`), the
+    /// outputs the same way in `y` (`n` x `rows`): bit-identical to `n` calls of
+    /// [`Matrix::affine`]; in int8 the weights stream in once for the whole batch
+    /// ([`QuantMatrix::matvec_batch`]). Allocates nothing.
+    pub fn affine_batch(&self, b: &[f32], x: &[f32], y: &mut [f32]) {
+        match &self.int8 {
+            None => {
+                for (xk, yk) in x.chunks_exact(self.cols).zip(y.chunks_exact_mut(self.rows)) {
+                    matvec(&self.shared.w, b, xk, yk);
+                }
+            }
+            Some(q) => {
+                q.matvec_batch(x, y);
+                for yk in y.chunks_exact_mut(self.rows) {
+                    yk.iter_mut().zip(b).for_each(|(yi, bi)| *yi += bi);
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Matrix {
     /// Shape and precision only (the weights would be millions of numbers).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -306,6 +328,13 @@ impl Dense {
 
     pub fn forward(&self, x: &[f32], y: &mut [f32]) {
         self.weight.affine(&self.bias, x, y);
+        self.activation.apply_with(self.weight.precision(), y);
+    }
+
+    /// [`Dense::forward`] on `n` inputs at once (`x`: `n` x inputs, `y`: `n` x outputs),
+    /// bit-identical to `n` calls.
+    pub fn forward_batch(&self, x: &[f32], y: &mut [f32]) {
+        self.weight.affine_batch(&self.bias, x, y);
         self.activation.apply_with(self.weight.precision(), y);
     }
 }
@@ -364,6 +393,26 @@ impl Conv1d {
         let n = self.history.len();
         self.history[n - self.inputs..].copy_from_slice(x);
         self.weight.affine(&self.bias, &self.history, y);
+        Activation::Tanh.apply_with(self.weight.precision(), y);
+    }
+
+    /// Length of one frame's window of inputs (`inputs * kernel`): a row of the scratch of
+    /// [`Conv1d::forward_batch`].
+    pub fn window_len(&self) -> usize {
+        self.history.len()
+    }
+
+    /// [`Conv1d::forward`] on `n` frames at once, bit-identical to `n` calls: `x` holds the
+    /// input frames one after another, `y` gets the output frames, and `windows` (`n` x
+    /// [`Conv1d::window_len`]) is scratch for each frame's window of inputs.
+    pub fn forward_batch(&mut self, x: &[f32], y: &mut [f32], windows: &mut [f32]) {
+        let n = self.history.len();
+        for (xk, wk) in x.chunks_exact(self.inputs).zip(windows.chunks_exact_mut(n)) {
+            self.history.copy_within(self.inputs.., 0);
+            self.history[n - self.inputs..].copy_from_slice(xk);
+            wk.copy_from_slice(&self.history);
+        }
+        self.weight.affine_batch(&self.bias, windows, y);
         Activation::Tanh.apply_with(self.weight.precision(), y);
     }
 }
@@ -430,29 +479,52 @@ impl Gru {
     pub fn forward(&mut self, x: &[f32]) {
         self.w_ih.affine(&self.b_ih, x, &mut self.gi);
         self.w_hh.affine(&self.b_hh, &self.state, &mut self.gh);
+        self.gates(None);
+    }
+
+    /// [`Gru::forward`] on `n` frames at once, bit-identical to `n` calls: `x` holds the input
+    /// frames one after another (`n` x inputs), `states` gets the state after each (`n` x
+    /// hidden) and `gi` (`n` x 3 hidden) is scratch. The input products of all `n` frames are
+    /// one batched product; only the recurrent ones go frame by frame.
+    pub fn forward_batch(&mut self, x: &[f32], states: &mut [f32], gi: &mut [f32]) {
+        self.w_ih.affine_batch(&self.b_ih, x, gi);
+        for (gik, sk) in gi
+            .chunks_exact_mut(3 * self.hidden)
+            .zip(states.chunks_exact_mut(self.hidden))
+        {
+            self.w_hh.affine(&self.b_hh, &self.state, &mut self.gh);
+            self.gates(Some(gik));
+            sk.copy_from_slice(&self.state);
+        }
+    }
+
+    /// The gate equations with W_ih x + b_ih from `gi` (or `self.gi`), W_hh h + b_hh in
+    /// `self.gh`.
+    fn gates(&mut self, gi: Option<&mut [f32]>) {
+        let gi = gi.unwrap_or(&mut self.gi);
         match self.w_hh.precision() {
-            Precision::F32 => self.gates_exact(),
-            Precision::Int8 => self.gates_fast(),
+            Precision::F32 => Self::gates_exact(gi, &self.gh, &mut self.state),
+            Precision::Int8 => Self::gates_fast(gi, &self.gh, &mut self.state),
         }
     }
 
     /// The gate equations element by element with the library's `exp` and `tanh`.
-    fn gates_exact(&mut self) {
-        let h = self.hidden;
+    fn gates_exact(gi: &[f32], gh: &[f32], state: &mut [f32]) {
+        let h = state.len();
         for i in 0..h {
-            let r = sigmoid(self.gi[i] + self.gh[i]);
-            let z = sigmoid(self.gi[h + i] + self.gh[h + i]);
-            let n = (self.gi[2 * h + i] + r * self.gh[2 * h + i]).tanh();
-            self.state[i] = (1.0 - z) * n + z * self.state[i];
+            let r = sigmoid(gi[i] + gh[i]);
+            let z = sigmoid(gi[h + i] + gh[h + i]);
+            let n = (gi[2 * h + i] + r * gh[2 * h + i]).tanh();
+            state[i] = (1.0 - z) * n + z * state[i];
         }
     }
 
     /// The same equations a whole gate at a time with [`sigmoid_fast`] and [`tanh_fast`], so
-    /// each loop vectorises; h' = n + z ⊙ (h - n).
-    fn gates_fast(&mut self) {
-        let h = self.hidden;
-        let (gi_rz, gi_n) = self.gi.split_at_mut(2 * h);
-        let (gh_rz, gh_n) = self.gh.split_at(2 * h);
+    /// each loop vectorises; h' = n + z ⊙ (h - n). Overwrites `gi`.
+    fn gates_fast(gi: &mut [f32], gh: &[f32], state: &mut [f32]) {
+        let h = state.len();
+        let (gi_rz, gi_n) = gi.split_at_mut(2 * h);
+        let (gh_rz, gh_n) = gh.split_at(2 * h);
         for (a, b) in gi_rz.iter_mut().zip(gh_rz) {
             *a = sigmoid_fast(*a + b);
         }
@@ -460,7 +532,7 @@ impl Gru {
         for ((n, r), ghn) in gi_n.iter_mut().zip(r).zip(gh_n) {
             *n = tanh_fast(*n + r * ghn);
         }
-        for ((s, z), n) in self.state.iter_mut().zip(z).zip(gi_n.iter()) {
+        for ((s, z), n) in state.iter_mut().zip(z).zip(gi_n.iter()) {
             *s = n + z * (*s - n);
         }
     }

@@ -11,9 +11,9 @@
 //! picked for this CPU at run time). Either way a frame allocates nothing, and clones share
 //! the weights.
 
-use crate::denoiser::{BandGains, FrameView, GainEstimator, NB_FEATURES};
+use crate::denoiser::{estimate_each, BandGains, FrameView, GainEstimator, NB_FEATURES};
 use crate::model::layers::{Activation, Conv1d, Dense, Gru, Matrix, Precision};
-use crate::model::quant::Kernel;
+use crate::model::quant::{Kernel, MAX_BATCH};
 use crate::model::weights::{Shape, Weights, WeightsError};
 use crate::NB_BANDS;
 
@@ -38,6 +38,46 @@ pub struct Network {
     a: Vec<f32>,
     b1: Vec<f32>,
     b2: Vec<f32>,
+    /// Activations of a batch of frames ([`Network::forward_batch`]); made on first use.
+    batch: Option<Box<Batch>>,
+}
+
+/// Every layer's activations for [`MAX_BATCH`] frames, frame after frame.
+#[derive(Clone, Debug)]
+struct Batch {
+    input: Vec<f32>,
+    a: Vec<f32>,
+    win1: Vec<f32>,
+    b1: Vec<f32>,
+    win2: Vec<f32>,
+    b2: Vec<f32>,
+    /// Trunk GRU outputs, ping-pong between layers.
+    t1: Vec<f32>,
+    t2: Vec<f32>,
+    gi: Vec<f32>,
+    hg: Vec<f32>,
+    hr: Vec<f32>,
+}
+
+impl Batch {
+    fn new(net: &Network) -> Self {
+        let s = net.shape;
+        let n = MAX_BATCH;
+        let widest_gru = s.gru.max(s.head_g).max(s.head_r);
+        Self {
+            input: vec![0.0; n * s.features],
+            a: vec![0.0; n * s.dense],
+            win1: vec![0.0; n * net.conv1.window_len()],
+            b1: vec![0.0; n * s.conv1],
+            win2: vec![0.0; n * net.conv2.window_len()],
+            b2: vec![0.0; n * s.conv2],
+            t1: vec![0.0; n * s.gru],
+            t2: vec![0.0; n * s.gru],
+            gi: vec![0.0; n * 3 * widest_gru],
+            hg: vec![0.0; n * s.head_g],
+            hr: vec![0.0; n * s.head_r],
+        }
+    }
 }
 
 impl Network {
@@ -97,6 +137,7 @@ impl Network {
             a: vec![0.0; widest],
             b1: vec![0.0; widest],
             b2: vec![0.0; widest],
+            batch: None,
         })
     }
 
@@ -247,6 +288,83 @@ impl Network {
     }
 }
 
+impl Network {
+    /// [`Network::forward`] on `n` consecutive frames at once (`n` at most [`MAX_BATCH`]),
+    /// bit-identical to `n` calls: `features` holds the raw features of the frames one after
+    /// another (`n` x features), `gains` and `strengths` get their outputs (`n` x bands), and
+    /// `presence` (`n` long, or empty) each frame's presence if the weights have the head
+    /// ([`Network::presence`] is then the last frame's). Each layer runs all `n` frames before
+    /// the next, so in int8 every weight matrix except the recurrent ones streams in once per
+    /// batch ([`Matrix::affine_batch`]): an offline run's speed-up. Allocates the batch
+    /// buffers on its first call (offline use only; [`Network::forward`] is the real-time path).
+    pub fn forward_batch(
+        &mut self,
+        features: &[f32],
+        gains: &mut [f32],
+        strengths: &mut [f32],
+        presence: &mut [f32],
+    ) {
+        let s = self.shape;
+        let n = features.len() / s.features;
+        assert!(n <= MAX_BATCH, "at most {MAX_BATCH} frames per batch");
+        assert_eq!(features.len(), n * s.features);
+        assert_eq!(gains.len(), n * s.bands);
+        assert_eq!(strengths.len(), n * s.bands);
+        assert!(presence.is_empty() || presence.len() == n);
+        let mut b = match self.batch.take() {
+            Some(b) => b,
+            None => Box::new(Batch::new(self)),
+        };
+        let input = &mut b.input[..n * s.features];
+        for (x, f) in input
+            .chunks_exact_mut(s.features)
+            .zip(features.chunks_exact(s.features))
+        {
+            for (((x, f), m), k) in x.iter_mut().zip(f).zip(&self.mean).zip(&self.inv_scale) {
+                *x = (f - m) * k;
+            }
+        }
+        let a = &mut b.a[..n * s.dense];
+        self.dense.forward_batch(input, a);
+        let (w1, b1) = (
+            &mut b.win1[..n * self.conv1.window_len()],
+            &mut b.b1[..n * s.conv1],
+        );
+        self.conv1.forward_batch(a, b1, w1);
+        let (w2, b2) = (
+            &mut b.win2[..n * self.conv2.window_len()],
+            &mut b.b2[..n * s.conv2],
+        );
+        self.conv2.forward_batch(b1, b2, w2);
+        let (mut x, mut y): (&mut [f32], &mut [f32]) = (&mut b.t1, &mut b.t2);
+        for (l, g) in self.grus.iter_mut().enumerate() {
+            let input: &[f32] = if l == 0 { b2 } else { &x[..n * s.gru] };
+            g.forward_batch(input, &mut y[..n * s.gru], &mut b.gi[..n * 3 * s.gru]);
+            std::mem::swap(&mut x, &mut y);
+        }
+        let trunk = &x[..n * s.gru];
+        if let Some(d) = &self.dense_p {
+            for (k, xk) in trunk.chunks_exact(s.gru).enumerate() {
+                let mut p = [0.0f32];
+                d.forward(xk, &mut p);
+                if let Some(pk) = presence.get_mut(k) {
+                    *pk = p[0];
+                }
+                self.presence = p[0];
+            }
+        }
+        let hg = &mut b.hg[..n * s.head_g];
+        self.gru_g
+            .forward_batch(trunk, hg, &mut b.gi[..n * 3 * s.head_g]);
+        let hr = &mut b.hr[..n * s.head_r];
+        self.gru_r
+            .forward_batch(trunk, hr, &mut b.gi[..n * 3 * s.head_r]);
+        self.dense_g.forward_batch(hg, gains);
+        self.dense_r.forward_batch(hr, strengths);
+        self.batch = Some(b);
+    }
+}
+
 /// The trained network as the engine's [`GainEstimator`].
 #[derive(Clone, Debug)]
 pub struct NetworkEstimator {
@@ -286,5 +404,112 @@ impl GainEstimator for NetworkEstimator {
 
     fn reset(&mut self) {
         self.net.reset();
+    }
+
+    fn batch_size(&self) -> usize {
+        MAX_BATCH
+    }
+
+    /// [`Network::forward_batch`]: bit-identical to one frame at a time.
+    fn estimate_batch(
+        &mut self,
+        features: &[[f32; NB_FEATURES]],
+        frames: &[FrameView],
+        out: &mut [BandGains],
+        presence: &mut [Option<f32>],
+    ) {
+        let n = features.len();
+        if n > MAX_BATCH {
+            return estimate_each(self, features, frames, out, presence);
+        }
+        let mut g = [0.0; MAX_BATCH * NB_BANDS];
+        let mut r = [0.0; MAX_BATCH * NB_BANDS];
+        let mut pr = [0.0; MAX_BATCH];
+        self.net.forward_batch(
+            features.as_flattened(),
+            &mut g[..n * NB_BANDS],
+            &mut r[..n * NB_BANDS],
+            &mut pr[..n],
+        );
+        let has_presence = self.net.presence().is_some();
+        for (k, (o, p)) in out.iter_mut().zip(presence).enumerate() {
+            o.gain.copy_from_slice(&g[k * NB_BANDS..(k + 1) * NB_BANDS]);
+            o.strength
+                .copy_from_slice(&r[k * NB_BANDS..(k + 1) * NB_BANDS]);
+            *p = has_presence.then_some(pr[k]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::embedded_network;
+
+    /// Feature-like frames: log energies around -5, coherences in [0, 1], pitch inputs.
+    fn frames(n: usize) -> Vec<f32> {
+        let mut s = 0x1234_5678u32;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 24) as f32
+        };
+        (0..n * NB_FEATURES)
+            .map(|i| match i % NB_FEATURES {
+                b if b < NB_BANDS => -8.0 + 6.0 * next(),
+                b if b < 2 * NB_BANDS => next(),
+                _ => next() - 0.5,
+            })
+            .collect()
+    }
+
+    /// Batches of every size up to `MAX_BATCH`, one after another on one stream, give bit for
+    /// bit what one frame at a time gives, in f32 and in int8, presence included.
+    #[test]
+    fn batches_match_frame_by_frame_exactly() {
+        let Ok(net) = embedded_network() else {
+            return;
+        };
+        let sizes = [1, 3, MAX_BATCH, 7, 2, MAX_BATCH, 5];
+        let total: usize = sizes.iter().sum();
+        let x = frames(total);
+        for p in [Precision::F32, Precision::Int8] {
+            let mut one = net.clone().with_precision(p);
+            let mut want = Vec::new();
+            for f in x.chunks_exact(NB_FEATURES) {
+                let (mut g, mut r) = ([0.0; NB_BANDS], [0.0; NB_BANDS]);
+                one.forward(f, &mut g, &mut r);
+                want.push((g, r, one.presence()));
+            }
+            let mut batched = net.clone().with_precision(p);
+            let mut start = 0;
+            for n in sizes {
+                let mut g = vec![0.0; n * NB_BANDS];
+                let mut r = vec![0.0; n * NB_BANDS];
+                let mut pr = vec![0.0; n];
+                let f = &x[start * NB_FEATURES..(start + n) * NB_FEATURES];
+                batched.forward_batch(f, &mut g, &mut r, &mut pr);
+                for k in 0..n {
+                    let (wg, wr, wp) = &want[start + k];
+                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&g[k * NB_BANDS..(k + 1) * NB_BANDS]),
+                        bits(wg),
+                        "{p:?}"
+                    );
+                    assert_eq!(
+                        bits(&r[k * NB_BANDS..(k + 1) * NB_BANDS]),
+                        bits(wr),
+                        "{p:?}"
+                    );
+                    if let Some(wp) = wp {
+                        assert_eq!(pr[k].to_bits(), wp.to_bits(), "{p:?}");
+                    }
+                }
+                assert_eq!(batched.presence(), want[start + n - 1].2);
+                start += n;
+            }
+        }
     }
 }

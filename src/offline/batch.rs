@@ -531,7 +531,15 @@ pub fn denoise_audio(
             presence: vec![Vec::new(); audio.channels.len()],
         });
     }
-    let at_48k = resample::resample(&audio.channels, audio.sample_rate, SAMPLE_RATE)?;
+    // At 48 kHz the channels go in and come out as they are (no copies of whole signals).
+    let same_rate = audio.sample_rate == SAMPLE_RATE;
+    let resampled;
+    let at_48k: &[Vec<f32>] = if same_rate {
+        &audio.channels
+    } else {
+        resampled = resample::resample(&audio.channels, audio.sample_rate, SAMPLE_RATE)?;
+        &resampled
+    };
     bar.set_length(at_48k.iter().map(|c| c.len() as u64).sum());
     let (denoised, presence): (Vec<Vec<f32>>, Vec<Vec<f32>>) = at_48k
         .par_iter()
@@ -543,7 +551,11 @@ pub fn denoise_audio(
             denoise_channel(&mut engine, &mut gate, ch, bar)
         })
         .unzip();
-    let mut out = resample::resample(&denoised, SAMPLE_RATE, audio.sample_rate)?;
+    let mut out = if same_rate {
+        denoised
+    } else {
+        resample::resample(&denoised, SAMPLE_RATE, audio.sample_rate)?
+    };
     for (wet, dry) in out.iter_mut().zip(&audio.channels) {
         wet.resize(audio.frames(), 0.0);
         mix::apply_constant(wet, dry, output.mix, output.mode);
@@ -562,29 +574,37 @@ const FIRST_OUTPUT_HOP: usize = LATENCY / HOP - 1;
 /// Denoises and gates one 48 kHz channel, time-aligned (latency removed), advancing `bar`.
 /// Also returns the speech presence for each 10 ms of the output: entry i covers output samples
 /// `[i N, (i + 1) N)` and is p_t of the frame t whose window starts there (centred on its end),
-/// the value the gate acts on for those samples.
+/// the value the gate acts on for those samples. The network runs 16 frames at a time
+/// ([`Denoiser::process_batched_with`]): the real-time output, bit for bit, faster.
 pub fn denoise_channel(
     engine: &mut Denoiser<NetworkEstimator>,
     gate: &mut VoiceGate,
     x: &[f32],
     bar: &ProgressBar,
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut padded = x.to_vec();
-    padded.resize(x.len() + LATENCY, 0.0);
-    let mut out = vec![0.0; padded.len()];
-    let mut presence = Vec::with_capacity(padded.len() / HOP + 1);
-    for (i, o) in padded
-        .chunks(SAMPLE_RATE as usize)
-        .zip(out.chunks_mut(SAMPLE_RATE as usize))
-    {
-        engine.process_with(i, o, |p, hop| {
+    // The engine's output stream is the aligned output delayed by LATENCY: feed x and
+    // LATENCY samples of flush, one second at a time, and keep the stream from LATENCY on.
+    const CHUNK: usize = SAMPLE_RATE as usize;
+    let total = x.len() + LATENCY;
+    let mut out = vec![0.0; x.len()];
+    let mut presence = Vec::with_capacity(total / HOP + 1);
+    let (mut input, mut stream) = (vec![0.0; CHUNK], vec![0.0; CHUNK]);
+    for start in (0..total).step_by(CHUNK) {
+        let end = (start + CHUNK).min(total);
+        let (i, o) = (&mut input[..end - start], &mut stream[..end - start]);
+        let from_x = x.len().clamp(start, end) - start;
+        i[..from_x].copy_from_slice(&x[start..start + from_x]);
+        i[from_x..].fill(0.0);
+        engine.process_batched_with(i, o, |p, hop| {
             gate.process_hop(p, hop);
             presence.push(p);
         });
-        bar.inc(i.len() as u64);
+        if end > LATENCY {
+            let keep = LATENCY.max(start);
+            out[keep - LATENCY..end - LATENCY].copy_from_slice(&o[keep - start..]);
+        }
+        bar.inc((end - start) as u64);
     }
-    out.drain(..LATENCY);
-    out.truncate(x.len());
     let frames = x.len().div_ceil(HOP);
     let presence = presence
         .into_iter()
