@@ -28,6 +28,8 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -38,8 +40,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Linux's `O_NONBLOCK`.
 const O_NONBLOCK: i32 = 0o4000;
-/// The example's rate (Audacity takes the project rate from the first import).
-const RATE: u32 = 48_000;
 /// Longest wait for Audacity to start, and for one reply.
 const TIMEOUT: Duration = Duration::from_secs(40);
 /// Largest accepted difference between Audacity's output and the CLI's, relative to the
@@ -292,24 +292,6 @@ impl Pipe {
     }
 }
 
-/// Mono samples of a WAV file as f32.
-fn read_wav(path: &Path) -> Vec<f32> {
-    let mut reader = hound::WavReader::open(path).unwrap();
-    let spec = reader.spec();
-    assert_eq!(spec.channels, 1, "{}: mono expected", path.display());
-    assert_eq!(spec.sample_rate, RATE, "{}: rate", path.display());
-    match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().map(Result::unwrap).collect(),
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            reader
-                .samples::<i32>()
-                .map(|s| s.unwrap() as f32 * scale)
-                .collect()
-        }
-    }
-}
-
 /// RMS of `a - b` over their common length, relative to `b`'s RMS, in dB; with `a` shifted left
 /// by `lag` samples.
 fn difference_db(a: &[f32], b: &[f32], lag: usize) -> f64 {
@@ -434,8 +416,8 @@ fn audacity_applies_the_vst3() {
     }
     drop(children);
 
-    let input = read_wav(&noisy);
-    let out = read_wav(&output);
+    let input = common::cli::read_mono_48k(&noisy);
+    let out = common::cli::read_mono_48k(&output);
     assert_eq!(
         out.len(),
         input.len(),
@@ -461,7 +443,7 @@ fn audacity_applies_the_vst3() {
             .status()
             .unwrap();
         assert!(status.success());
-        let cli = read_wav(&reference);
+        let cli = common::cli::read_mono_48k(&reference);
         let latency = percepnet::LATENCY;
         let aligned = difference_db(&out, &cli, 0);
         let late = difference_db(&out, &cli, latency);

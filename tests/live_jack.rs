@@ -29,6 +29,8 @@
 //! (`--features standalone`, which needs pkg-config, libasound2-dev and libjack-jackd2-dev):
 //! `cargo test --features standalone --test live_jack -- --ignored --nocapture`.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -91,28 +93,6 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
-fn read_mono(path: &Path) -> Vec<f32> {
-    let mut reader = hound::WavReader::open(path).unwrap();
-    let spec = reader.spec();
-    assert_eq!(spec.channels, 1, "{}: mono expected", path.display());
-    assert_eq!(
-        spec.sample_rate,
-        RATE,
-        "{}: 48 kHz expected",
-        path.display()
-    );
-    match spec.sample_format {
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            reader
-                .samples::<i32>()
-                .map(|s| s.unwrap() as f32 * scale)
-                .collect()
-        }
-        hound::SampleFormat::Float => reader.samples::<f32>().map(Result::unwrap).collect(),
-    }
-}
-
 /// Runs `percepnet denoise` on the concatenated `parts`; returns its output.
 fn cli_denoise(dir: &Path, name: &str, parts: &[&[f32]]) -> Vec<f32> {
     let input = dir.join(format!("{name}.wav"));
@@ -135,7 +115,7 @@ fn cli_denoise(dir: &Path, name: &str, parts: &[&[f32]]) -> Vec<f32> {
         .status()
         .expect("run percepnet denoise");
     assert!(status.success(), "percepnet denoise failed");
-    read_mono(&output)
+    common::cli::read_mono_48k(&output)
 }
 
 fn rms(x: impl Iterator<Item = f32>) -> f64 {
@@ -380,7 +360,7 @@ fn live_standalone_on_jack() {
     let dir = scratch_dir();
 
     // The CLI's reference (same engine, offline, time-aligned with the input): the file twice.
-    let noisy = Arc::new(read_mono(&root.join("examples/noisy.wav")));
+    let noisy = Arc::new(common::cli::read_mono_48k(&root.join("examples/noisy.wav")));
     let twice = cli_denoise(&dir, "twice", &[&noisy, &noisy]);
     let second_copy = &twice[noisy.len()..];
 

@@ -389,11 +389,16 @@ impl Conv1d {
 
     /// Pushes input frame `x` and computes the output frame `y` (tanh).
     pub fn forward(&mut self, x: &[f32], y: &mut [f32]) {
+        self.push(x);
+        self.weight.affine(&self.bias, &self.history, y);
+        Activation::Tanh.apply_with(self.weight.precision(), y);
+    }
+
+    /// Drops the oldest input frame of the window and appends `x`.
+    fn push(&mut self, x: &[f32]) {
         self.history.copy_within(self.inputs.., 0);
         let n = self.history.len();
         self.history[n - self.inputs..].copy_from_slice(x);
-        self.weight.affine(&self.bias, &self.history, y);
-        Activation::Tanh.apply_with(self.weight.precision(), y);
     }
 
     /// Length of one frame's window of inputs (`inputs * kernel`): a row of the scratch of
@@ -408,8 +413,7 @@ impl Conv1d {
     pub fn forward_batch(&mut self, x: &[f32], y: &mut [f32], windows: &mut [f32]) {
         let n = self.history.len();
         for (xk, wk) in x.chunks_exact(self.inputs).zip(windows.chunks_exact_mut(n)) {
-            self.history.copy_within(self.inputs.., 0);
-            self.history[n - self.inputs..].copy_from_slice(xk);
+            self.push(xk);
             wk.copy_from_slice(&self.history);
         }
         self.weight.affine_batch(&self.bias, windows, y);
@@ -479,7 +483,12 @@ impl Gru {
     pub fn forward(&mut self, x: &[f32]) {
         self.w_ih.affine(&self.b_ih, x, &mut self.gi);
         self.w_hh.affine(&self.b_hh, &self.state, &mut self.gh);
-        self.gates(None);
+        Self::gates(
+            self.w_hh.precision(),
+            &mut self.gi,
+            &self.gh,
+            &mut self.state,
+        );
     }
 
     /// [`Gru::forward`] on `n` frames at once, bit-identical to `n` calls: `x` holds the input
@@ -493,18 +502,17 @@ impl Gru {
             .zip(states.chunks_exact_mut(self.hidden))
         {
             self.w_hh.affine(&self.b_hh, &self.state, &mut self.gh);
-            self.gates(Some(gik));
+            Self::gates(self.w_hh.precision(), gik, &self.gh, &mut self.state);
             sk.copy_from_slice(&self.state);
         }
     }
 
-    /// The gate equations with W_ih x + b_ih from `gi` (or `self.gi`), W_hh h + b_hh in
-    /// `self.gh`.
-    fn gates(&mut self, gi: Option<&mut [f32]>) {
-        let gi = gi.unwrap_or(&mut self.gi);
-        match self.w_hh.precision() {
-            Precision::F32 => Self::gates_exact(gi, &self.gh, &mut self.state),
-            Precision::Int8 => Self::gates_fast(gi, &self.gh, &mut self.state),
+    /// The gate equations in precision `p`, with `gi` = W_ih x + b_ih and `gh` = W_hh h +
+    /// b_hh; updates `state` (h).
+    fn gates(p: Precision, gi: &mut [f32], gh: &[f32], state: &mut [f32]) {
+        match p {
+            Precision::F32 => Self::gates_exact(gi, gh, state),
+            Precision::Int8 => Self::gates_fast(gi, gh, state),
         }
     }
 

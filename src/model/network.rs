@@ -257,15 +257,7 @@ impl Network {
     /// One frame: raw features in, g_b and r_b out. Allocates nothing, in either precision.
     pub fn forward(&mut self, features: &[f32], gains: &mut [f32], strengths: &mut [f32]) {
         let s = self.shape;
-        for (((x, f), m), k) in self
-            .input
-            .iter_mut()
-            .zip(features)
-            .zip(&self.mean)
-            .zip(&self.inv_scale)
-        {
-            *x = (f - m) * k;
-        }
+        Self::normalise(&self.mean, &self.inv_scale, features, &mut self.input);
         self.dense.forward(&self.input, &mut self.a[..s.dense]);
         self.conv1
             .forward(&self.a[..s.dense], &mut self.b1[..s.conv1]);
@@ -289,6 +281,13 @@ impl Network {
 }
 
 impl Network {
+    /// The network's input: raw features minus their training mean, over their scale.
+    fn normalise(mean: &[f32], inv_scale: &[f32], features: &[f32], out: &mut [f32]) {
+        for (((x, f), m), k) in out.iter_mut().zip(features).zip(mean).zip(inv_scale) {
+            *x = (f - m) * k;
+        }
+    }
+
     /// [`Network::forward`] on `n` consecutive frames at once (`n` at most [`MAX_BATCH`]),
     /// bit-identical to `n` calls: `features` holds the raw features of the frames one after
     /// another (`n` x features), `gains` and `strengths` get their outputs (`n` x bands), and
@@ -320,9 +319,7 @@ impl Network {
             .chunks_exact_mut(s.features)
             .zip(features.chunks_exact(s.features))
         {
-            for (((x, f), m), k) in x.iter_mut().zip(f).zip(&self.mean).zip(&self.inv_scale) {
-                *x = (f - m) * k;
-            }
+            Self::normalise(&self.mean, &self.inv_scale, f, x);
         }
         let a = &mut b.a[..n * s.dense];
         self.dense.forward_batch(input, a);

@@ -119,6 +119,19 @@ pub fn decode(path: &Path) -> Decoded {
     }
 }
 
+/// Mono samples of a 48 kHz WAV file as f32 (the library's reader).
+pub fn read_mono_48k(path: &Path) -> Vec<f32> {
+    let audio = percepnet::offline::audio::read_wav(path).unwrap();
+    assert_eq!(audio.channels.len(), 1, "{}: mono expected", path.display());
+    assert_eq!(
+        audio.sample_rate,
+        48_000,
+        "{}: 48 kHz expected",
+        path.display()
+    );
+    audio.channels.into_iter().next().unwrap_or_default()
+}
+
 /// Runs `percepnet denoise` with `args`.
 pub fn denoise(args: &[&std::ffi::OsStr]) -> Output {
     bin().arg("denoise").args(args).output().unwrap()

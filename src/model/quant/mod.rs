@@ -435,16 +435,10 @@ impl QuantMatrix {
         assert_eq!(x.len(), self.cols, "x has the wrong length");
         assert_eq!(y.len(), self.rows, "y has the wrong length");
         self.prefetch_start();
-        let Some(amax) = max_abs(x) else {
-            y.fill(f32::NAN);
-            return;
+        let (inv, xs) = match input_scale(x) {
+            Ok(scales) => scales,
+            Err(fill) => return y.fill(fill),
         };
-        let inv = 127.0 / amax;
-        if !inv.is_finite() {
-            y.fill(0.0);
-            return;
-        }
-        let xs = amax / 127.0;
         if let Some(sp) = &self.sparse {
             if self.stride <= SMALL_BLOCK {
                 self.sparse_product::<SMALL_BLOCK>(sp, x, inv, xs, y);
@@ -494,14 +488,12 @@ impl QuantMatrix {
             .zip(y.chunks_exact_mut(self.rows))
             .enumerate()
         {
-            // The same special cases as `matvec`, input by input.
-            match max_abs(xk) {
-                None => yk.fill(f32::NAN),
-                Some(amax) if !(127.0 / amax).is_finite() => yk.fill(0.0),
-                Some(amax) => {
-                    quantise(xk, 127.0 / amax, &mut buf[k * s..(k + 1) * s]);
-                    scales[k] = Some(amax / 127.0);
+            match input_scale(xk) {
+                Ok((inv, xs)) => {
+                    quantise(xk, inv, &mut buf[k * s..(k + 1) * s]);
+                    scales[k] = Some(xs);
                 }
+                Err(fill) => yk.fill(fill),
             }
         }
         let chunk = (BATCH_CHUNK_BYTES / s).max(1).next_multiple_of(8);
@@ -603,6 +595,20 @@ fn row_sums(q: &[i8], rows: usize, stride: usize) -> Vec<i32> {
         );
     }
     sums
+}
+
+/// The input's quantisation `(127 / max |x|, max |x| / 127)`, or the value every output takes
+/// instead: NaN if x holds NaN or infinity, 0 if x is all zeros or so small that
+/// 127 / max |x| overflows.
+#[inline]
+fn input_scale(x: &[f32]) -> Result<(f32, f32), f32> {
+    let amax = max_abs(x).ok_or(f32::NAN)?;
+    let inv = 127.0 / amax;
+    if inv.is_finite() {
+        Ok((inv, amax / 127.0))
+    } else {
+        Err(0.0)
+    }
 }
 
 /// `max_j |x_j|`, or `None` if x holds NaN or infinity. One pass over the bits: for floats
