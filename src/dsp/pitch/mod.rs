@@ -35,7 +35,8 @@
 //! registers when the CPU has them, lane i holding partial sum i of the portable [`dot`] with
 //! the same separate multiplies and adds in the same order (no FMA), eight lags per pass
 //! sharing the window's loads; the low-pass runs across outputs with each output's sums in
-//! [`dot`]'s order; the octave guard's parabolic peaks are computed once per lag; the high-pass
+//! [`dot`]'s order; the octave guard's parabolic peaks and their neighbour maxima are computed
+//! once per lag and compared without `f32::max`'s NaN handling (they are never NaN); the high-pass
 //! keeps its state in registers. What is left is inherent to the arithmetic kept: the
 //! high-pass is a chain of dependent f64 operations (about a quarter of the time), and the
 //! correlations' square roots and divisions are in f64.

@@ -35,18 +35,24 @@ pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
     let n = rho.len().min(out.len());
     let pos = |i: usize| rho.get(i).copied().unwrap_or(0.0).max(0.0);
     let peak_at = |i: usize| peak_value(pos(i.wrapping_sub(1)), pos(i), pos(i + 1));
-    // p(L) for every lag, computed once (the sub-multiple search below reads each many
-    // times); curves longer than the table compute the rest on the fly, with the same values.
-    let mut table = [0.0f32; PEAK_TABLE];
+    // p(L) and m(L) = max(p(L), p(L + 1)) (the best grid point around a non-integer L/k)
+    // for every lag, computed once (the sub-multiple search below reads each many times);
+    // curves longer than the table compute the rest on the fly, with the same values.
+    let mut peaks = [0.0f32; PEAK_TABLE + 1];
+    let mut pairs = [0.0f32; PEAK_TABLE];
     let cached = n.min(PEAK_TABLE);
-    for (i, t) in table.iter_mut().enumerate().take(cached) {
+    for (i, t) in peaks.iter_mut().enumerate().take(cached + 1) {
         *t = peak_at(i);
     }
-    let peak = |i: usize| {
+    for (i, m) in pairs.iter_mut().enumerate().take(cached) {
+        *m = larger(peaks[i], peaks[i + 1]);
+    }
+    let peak = |i: usize| if i < cached { peaks[i] } else { peak_at(i) };
+    let pair = |i: usize| {
         if i < cached {
-            table[i]
+            pairs[i]
         } else {
-            peak_at(i)
+            larger(peak_at(i), peak_at(i + 1))
         }
     };
     // out(L) <- s(L), visiting k in the outer loop and the lags in runs of equal q =
@@ -59,12 +65,12 @@ pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
         let mut q = lag_min;
         while k * q <= lag_max {
             let lag = k * q;
-            let (pq, pq1) = (peak(q - lag_min), peak(q + 1 - lag_min));
+            let (pq, mq) = (peak(q - lag_min), pair(q - lag_min));
             let o = &mut out[lag - lag_min];
-            *o = o.max(pq).max(pq);
+            *o = larger(*o, pq);
             let run = lag + 1 - lag_min..(lag + k).min(lag_max + 1) - lag_min;
             for o in &mut out[run] {
-                *o = o.max(pq).max(pq1);
+                *o = larger(*o, mq);
             }
             q += 1;
         }
@@ -80,6 +86,17 @@ pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
         } else {
             0.0
         };
+    }
+}
+
+/// max(a, b) for values that are never NaN (peak values: [`peak_value`] of numbers >= 0
+/// never returns NaN), as one compare instead of `f32::max`'s NaN handling.
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
     }
 }
 
