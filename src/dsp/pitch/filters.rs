@@ -9,26 +9,42 @@ use super::{sanitize, LOWPASS_TAPS};
 /// bit for bit (AVX or not: the same operations in the same order).
 pub(super) fn lowpass(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
     #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is available (just detected).
+        unsafe { lowpass_avx512(taps, hp, filtered, from) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx") {
         // SAFETY: AVX is available (just detected).
         unsafe { lowpass_avx(taps, hp, filtered, from) };
         return;
     }
-    lowpass_impl(taps, hp, filtered, from);
+    lowpass_impl::<8>(taps, hp, filtered, from);
 }
 
 /// Safety: the CPU has AVX.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 unsafe fn lowpass_avx(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
-    lowpass_impl(taps, hp, filtered, from);
+    lowpass_impl::<8>(taps, hp, filtered, from);
 }
 
-/// Eight outputs at a time, each computed as [`dot`] computes it (eight partial sums of
+/// Sixteen outputs at a time: a row of partial sums fills a 512-bit register.
+///
+/// Safety: the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn lowpass_avx512(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+    lowpass_impl::<16>(taps, hp, filtered, from);
+}
+
+/// `OUT` outputs at a time, each computed as [`dot`] computes it (eight partial sums of
 /// every eighth product, added in order, plus the empty tail's 0), so the results are
-/// [`dot`]'s bit for bit while the arithmetic runs across outputs, with no horizontal sums.
+/// [`dot`]'s bit for bit, whatever `OUT`, while the arithmetic runs across outputs, with no
+/// horizontal sums.
 #[inline(always)]
-fn lowpass_impl(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
+fn lowpass_impl<const OUT: usize>(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
     const M: usize = LOWPASS_TAPS;
     const LANES: usize = 8;
     const _: () = assert!(M.is_multiple_of(LANES) && M >= LANES);
@@ -37,16 +53,14 @@ fn lowpass_impl(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
         return;
     };
     let mut n = from.max(M - 1);
-    while n + LANES <= n_end {
-        let x = &hp[n + 1 - M..n + LANES];
+    while n + OUT <= n_end {
+        let x = &hp[n + 1 - M..n + OUT];
         // acc[i][j]: partial sum i of output n + j.
-        let mut acc = [[0.0f32; LANES]; LANES];
+        let mut acc = [[0.0f32; OUT]; LANES];
         for c in 0..M / LANES {
             for (i, a) in acc.iter_mut().enumerate() {
                 let t = taps[c * LANES + i];
-                let xs: &[f32; LANES] = x[c * LANES + i..][..LANES]
-                    .try_into()
-                    .unwrap_or(&[0.0; LANES]);
+                let xs: &[f32; OUT] = x[c * LANES + i..][..OUT].try_into().unwrap_or(&[0.0; OUT]);
                 for (a, &v) in a.iter_mut().zip(xs) {
                     *a += t * v;
                 }
@@ -58,10 +72,10 @@ fn lowpass_impl(taps: &[f32], hp: &[f32], filtered: &mut [f32], from: usize) {
                 *s += v;
             }
         }
-        for (f, s) in filtered[n..n + LANES].iter_mut().zip(sum) {
+        for (f, s) in filtered[n..n + OUT].iter_mut().zip(sum) {
             *f = s + 0.0;
         }
-        n += LANES;
+        n += OUT;
     }
     for n in n..n_end {
         filtered[n] = dot(taps, &hp[n + 1 - M..=n]);
@@ -208,6 +222,35 @@ mod tests {
         assert!((fir_gain(&h, 0.0) - 1.0).abs() < 1e-5);
         assert!(fir_gain(&h, 1000.0) > 0.9, "{}", fir_gain(&h, 1000.0));
         assert!(fir_gain(&h, 9000.0) < 0.01, "{}", fir_gain(&h, 9000.0));
+    }
+
+    /// The dispatched low-pass (16 or 8 outputs at a time, or portable) gives one [`dot`] per
+    /// output bit for bit, from any first output and over lengths that leave a remainder.
+    #[test]
+    fn lowpass_equals_one_dot_per_output() {
+        let mut h = [0.0f32; LOWPASS_TAPS];
+        lowpass_taps(LOWPASS_CUTOFF_HZ, SAMPLE_RATE as f32, &mut h);
+        let mut state = 0x1234_5678u32;
+        let hp: Vec<f32> = (0..3203)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as f32 / u32::MAX as f32 - 0.5
+            })
+            .collect();
+        for (len, from) in [(3203, 0), (3200, 2720), (3203, 2720), (100, 40), (40, 31)] {
+            let mut fast = vec![-1.0f32; len];
+            lowpass(&h, &hp[..len], &mut fast, from);
+            for (n, f) in fast.iter().enumerate() {
+                let want = if n < from.max(LOWPASS_TAPS - 1) {
+                    -1.0
+                } else {
+                    dot(&h, &hp[n + 1 - LOWPASS_TAPS..=n])
+                };
+                assert_eq!(f.to_bits(), want.to_bits(), "len {len}, from {from}, n {n}");
+            }
+        }
     }
 
     #[test]

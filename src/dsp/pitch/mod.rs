@@ -28,18 +28,20 @@
 //! Everything is sized in [`PitchTracker::new`]; `push_frame` and `delayed` neither allocate,
 //! lock nor panic, whatever the input.
 //!
-//! Cost: about 0.1 % of a core (per hop: 182 coarse lags over 240 samples, 17 full-rate lags
-//! over 960 and 1920 samples, the filters over 480 samples). The network now in training was
-//! fed features made by this tracker, so its speed-ups keep every result bit for bit
-//! (`tests/pitch.rs` hashes the track of the bundled examples): the inner products run in AVX
-//! registers when the CPU has them, lane i holding partial sum i of the portable [`dot`] with
-//! the same separate multiplies and adds in the same order (no FMA), eight lags per pass
-//! sharing the window's loads; the low-pass runs across outputs with each output's sums in
-//! [`dot`]'s order; the octave guard's parabolic peaks and their neighbour maxima are computed
-//! once per lag and compared without `f32::max`'s NaN handling (they are never NaN); the high-pass
-//! keeps its state in registers. What is left is inherent to the arithmetic kept: the
-//! high-pass is a chain of dependent f64 operations (about a quarter of the time), and the
-//! correlations' square roots and divisions are in f64.
+//! Cost: about 0.1 % of a core (per hop: 180 coarse lags over 240 samples, 17 full-rate lags
+//! over 960 samples for the newest frame and over 1920 for each delayed frame asked for, the
+//! filters over 480 samples). The shipped network was trained on features made by this
+//! tracker, so its speed-ups keep every result bit for bit (`tests/pitch.rs` hashes the track
+//! of the bundled examples): the inner products run in AVX registers when the CPU has them,
+//! lane i holding partial sum i of the portable [`dot`] with the same separate multiplies and
+//! adds in the same order (no FMA), eight lags per pass sharing the window's loads, sixteen
+//! with AVX-512 (two lags per register); the low-pass runs across outputs with each output's
+//! sums in [`dot`]'s order; the octave guard's peak values are tabled and its sub-multiple
+//! runs unrolled; a delayed frame is refined only when [`PitchTracker::delayed`] asks for it;
+//! the whole per-hop step is compiled for AVX2 where the CPU has it (Rust never fuses a
+//! multiply and an add, so the same results). What is left is inherent to the arithmetic
+//! kept: the high-pass is a chain of dependent f64 operations (about a fifth of the time),
+//! and so is the recursion of the lagged energies.
 
 mod correlation;
 mod filters;
@@ -52,7 +54,7 @@ pub use tracking::{l1_distance_transform, octave_scores, peak_value};
 use crate::{HOP, SAMPLE_RATE, WINDOW};
 use correlation::same_bits;
 use filters::lowpass;
-use tracking::argmin;
+use tracking::{argmin, octave_scores_inline};
 
 /// Shortest period searched, samples at 48 kHz (800 Hz).
 pub const PITCH_MIN: usize = 60;
@@ -219,8 +221,11 @@ pub struct PitchTracker {
     back: Vec<u16>,
     /// Per frame slot, refinements already computed: ((state, extended window), estimate).
     refined: [[Option<CachedRefinement>; RING]; RING],
-    /// decisions[d]: the decision for the frame d before the newest.
-    decisions: [PitchEstimate; RING],
+    /// decisions[d]: the decision for the frame d before the newest, once refined (the
+    /// newest frame's at once, the others when [`PitchTracker::delayed`] first asks).
+    decisions: [Option<PitchEstimate>; RING],
+    /// traced[d]: (ring slot, state) of the best path in the frame d before the newest.
+    traced: [(usize, usize); RING],
     /// Scratch for the refinement curve.
     refine_buf: Vec<f32>,
     /// Frames analysed since new()/reset().
@@ -251,7 +256,8 @@ impl PitchTracker {
             cost_min: (0.0, 0),
             back: vec![0; RING * NUM_STATES],
             refined: [[None; RING]; RING],
-            decisions: [IDLE; RING],
+            decisions: [Some(IDLE); RING],
+            traced: [(0, 0); RING],
             refine_buf: vec![0.0; REFINE_LEN],
             frames: 0,
         }
@@ -263,7 +269,7 @@ impl PitchTracker {
         self.cost_min = (0.0, 0);
         self.back.iter_mut().for_each(|b| *b = 0);
         self.refined = [[None; RING]; RING];
-        self.decisions = [IDLE; RING];
+        self.decisions = [Some(IDLE); RING];
         self.stream_valid = false;
         self.frames = 0;
     }
@@ -273,19 +279,48 @@ impl PitchTracker {
     /// longer one is truncated to its newest samples). Returns the causal estimate for that
     /// frame (the end of the best Viterbi path, refined).
     pub fn push_frame(&mut self, history: &[f32]) -> PitchEstimate {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (just detected).
+            return unsafe { self.push_frame_avx2(history) };
+        }
+        self.push_frame_impl(history)
+    }
+
+    /// [`PitchTracker::push_frame`] compiled for AVX2, so that the loops the compiler
+    /// vectorises (scores, Viterbi costs) use 256-bit registers: the same operations (Rust
+    /// never fuses a multiply and an add), so the same results.
+    ///
+    /// Safety: the CPU has AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn push_frame_avx2(&mut self, history: &[f32]) -> PitchEstimate {
+        self.push_frame_impl(history)
+    }
+
+    #[inline(always)]
+    fn push_frame_impl(&mut self, history: &[f32]) -> PitchEstimate {
         self.load(history);
         self.coarse_search();
         self.viterbi_step();
         self.decide();
-        self.decisions[0]
+        self.delayed(0)
     }
 
     /// The Viterbi-smoothed decision for the frame `lookahead` frames before the newest
     /// (0 = newest), using the frames after it. `lookahead` above [`MAX_LOOKAHEAD`] is
     /// treated as `MAX_LOOKAHEAD`; frames before the first analysed one give a period of
-    /// `PITCH_MIN` with correlation 0.
-    pub fn delayed(&self, lookahead: usize) -> PitchEstimate {
-        self.decisions[lookahead.min(MAX_LOOKAHEAD)]
+    /// `PITCH_MIN` with correlation 0. The refinement is done on the first call per frame
+    /// and lookahead (a caller that never asks for a lookahead does not pay for it).
+    pub fn delayed(&mut self, lookahead: usize) -> PitchEstimate {
+        let d = lookahead.min(MAX_LOOKAHEAD);
+        if let Some(e) = self.decisions[d] {
+            return e;
+        }
+        let (slot, state) = self.traced[d];
+        let e = self.refined_estimate(slot, d, state);
+        self.decisions[d] = Some(e);
+        e
     }
 
     /// Step 1: sanitises the history (zero-padded at the start if short, newest samples kept
@@ -344,7 +379,7 @@ impl PitchTracker {
             COARSE_LAG_HI,
             &mut self.rho,
         );
-        octave_scores(&self.rho, COARSE_LAG_LO, &mut self.score);
+        octave_scores_inline(&self.rho, COARSE_LAG_LO, &mut self.score);
     }
 
     /// Step 5: one Viterbi recursion,
@@ -389,19 +424,25 @@ impl PitchTracker {
         self.cost_min = argmin(&self.cost);
     }
 
-    /// Step 6: trace back and refine the decisions for the newest `MAX_LOOKAHEAD + 1` frames.
+    /// Step 6: trace back the best path through the newest `MAX_LOOKAHEAD + 1` frames and
+    /// refine the newest frame's decision (the others wait for [`PitchTracker::delayed`]).
     fn decide(&mut self) {
         let newest = self.frames;
         self.refined[(newest % RING as u64) as usize] = [None; RING];
         let (_, mut state) = self.cost_min;
         for d in 0..RING {
             if (d as u64) > newest {
-                self.decisions[d] = IDLE;
+                self.decisions[d] = Some(IDLE);
                 continue;
             }
             let frame = newest - d as u64;
             let slot = (frame % RING as u64) as usize;
-            self.decisions[d] = self.refined_estimate(slot, d, state);
+            self.traced[d] = (slot, state);
+            self.decisions[d] = if d == 0 {
+                Some(self.refined_estimate(slot, d, state))
+            } else {
+                None
+            };
             state = self.back[slot * NUM_STATES + state] as usize;
         }
         self.frames += 1;

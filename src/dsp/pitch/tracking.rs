@@ -8,10 +8,15 @@ use super::{OCTAVE_PENALTY, OCTAVE_RATIO};
 /// Height of the parabola through (-1, a), (0, b), (1, c) at its vertex when b is a local
 /// maximum: b + (c - a)^2 / (8 (2b - a - c)), capped at 1; otherwise b. Estimates the peak of
 /// a correlation curve sampled on the coarse grid, so that peaks at T and 2T compare fairly.
+#[inline]
 pub fn peak_value(a: f32, b: f32, c: f32) -> f32 {
+    // Both values computed and one selected, without branches (peaks come at random, a
+    // branch on them would be mispredicted); the vertex is discarded where it is undefined.
     let curvature = 2.0 * b - a - c;
-    if b >= a && b >= c && curvature > 0.0 {
-        (b + (c - a) * (c - a) / (8.0 * curvature)).min(1.0)
+    let vertex = (b + (c - a) * (c - a) / (8.0 * curvature)).min(1.0);
+    let is_peak = (b >= a) & (b >= c) & (curvature > 0.0);
+    if is_peak {
+        vertex
     } else {
         b
     }
@@ -32,20 +37,33 @@ pub fn peak_value(a: f32, b: f32, c: f32) -> f32 {
 /// nearly as well as the best. The ratio is close to 1 because a strong even harmonic (a
 /// formant on 2 f0) makes rho(T/2) high too, though still clearly below rho(T).
 pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
+    octave_scores_inline(rho, lag_min, out);
+}
+
+/// [`octave_scores`], inlined into the tracker (and so compiled for the instruction set its
+/// caller is compiled for).
+#[inline(always)]
+pub(super) fn octave_scores_inline(rho: &[f32], lag_min: usize, out: &mut [f32]) {
     let n = rho.len().min(out.len());
     let pos = |i: usize| rho.get(i).copied().unwrap_or(0.0).max(0.0);
     let peak_at = |i: usize| peak_value(pos(i.wrapping_sub(1)), pos(i), pos(i + 1));
-    // p(L) and m(L) = max(p(L), p(L + 1)) (the best grid point around a non-integer L/k)
-    // for every lag, computed once (the sub-multiple search below reads each many times);
-    // curves longer than the table compute the rest on the fly, with the same values.
-    let mut peaks = [0.0f32; PEAK_TABLE + 1];
-    let mut pairs = [0.0f32; PEAK_TABLE];
+    // r(L) with a zero before the first lag (`padded[i + 1]` = r(lag_min + i)), p(L) and
+    // m(L) = max(p(L), p(L + 1)) (the best grid point around a non-integer L/k) for every
+    // lag, computed once in branch-free loops (the sub-multiple search below reads each many
+    // times); curves longer than the tables compute the rest on the fly, with the same values.
     let cached = n.min(PEAK_TABLE);
-    for (i, t) in peaks.iter_mut().enumerate().take(cached + 1) {
-        *t = peak_at(i);
+    let mut padded = [0.0f32; PEAK_TABLE + 3];
+    let known = rho.len().min(cached + 2);
+    for (p, &r) in padded[1..].iter_mut().zip(&rho[..known]) {
+        *p = r.max(0.0);
     }
-    for (i, m) in pairs.iter_mut().enumerate().take(cached) {
-        *m = larger(peaks[i], peaks[i + 1]);
+    let mut peaks = [0.0f32; PEAK_TABLE + 1];
+    for (t, w) in peaks[..=cached].iter_mut().zip(padded.windows(3)) {
+        *t = peak_value(w[0], w[1], w[2]);
+    }
+    let mut pairs = [0.0f32; PEAK_TABLE];
+    for (m, w) in pairs[..cached].iter_mut().zip(peaks.windows(2)) {
+        *m = larger(w[0], w[1]);
     }
     let peak = |i: usize| if i < cached { peaks[i] } else { peak_at(i) };
     let pair = |i: usize| {
@@ -55,37 +73,111 @@ pub fn octave_scores(rho: &[f32], lag_min: usize, out: &mut [f32]) {
             larger(peak_at(i), peak_at(i + 1))
         }
     };
-    // out(L) <- s(L), visiting k in the outer loop and the lags in runs of equal q =
-    // floor(L / k), without divisions.
+    // out(L) <- s(L), visiting k in the outer loop and the lags in runs of equal
+    // q = floor(L / k), without divisions; the small k, which make most of the work, with k
+    // known at compile time.
     out.iter_mut().for_each(|o| *o = 0.0);
-    let lag_max = lag_min + n.saturating_sub(1);
+    let grid = Grid {
+        lag_min,
+        lag_max: lag_min + n.saturating_sub(1),
+    };
+    let tables = (&peaks[..cached], &pairs[..cached]);
     let mut k = 2;
-    while lag_min >= 1 && k * lag_min <= lag_max {
-        // L = k q + r: the grid points around L/k are q (r = 0), else q and q + 1.
-        let mut q = lag_min;
-        while k * q <= lag_max {
+    while lag_min >= 1 && k * lag_min <= grid.lag_max {
+        let out = &mut out[..n];
+        match k {
+            2 => grid.stripes::<2>(tables, &peak, &pair, out),
+            3 => grid.stripes::<3>(tables, &peak, &pair, out),
+            4 => grid.stripes::<4>(tables, &peak, &pair, out),
+            5 => grid.stripes::<5>(tables, &peak, &pair, out),
+            6 => grid.stripes::<6>(tables, &peak, &pair, out),
+            7 => grid.stripes::<7>(tables, &peak, &pair, out),
+            8 => grid.stripes::<8>(tables, &peak, &pair, out),
+            _ => grid.stripes_of(k, lag_min, &peak, &pair, out),
+        }
+        k += 1;
+    }
+    let score = |r: f32, is_peak: bool, s: f32, p: f32| {
+        let r = if is_peak { r } else { 0.0 };
+        let s = r - OCTAVE_PENALTY * (s - OCTAVE_RATIO * p).max(0.0);
+        if s.is_finite() {
+            s.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    for (i, o) in out.iter_mut().enumerate().take(cached) {
+        let (before, r, after) = (padded[i], padded[i + 1], padded[i + 2]);
+        let is_peak = (i > 0) & (i + 1 < n) & (r >= before) & (r >= after);
+        *o = score(r, is_peak, *o, peaks[i]);
+    }
+    for (i, o) in out.iter_mut().enumerate().take(n).skip(cached) {
+        let r = pos(i);
+        let is_peak = (i + 1 < n) & (r >= pos(i - 1)) & (r >= pos(i + 1));
+        *o = score(r, is_peak, *o, peak_at(i));
+    }
+}
+
+/// The coarse lags `lag_min..=lag_max` of [`octave_scores`].
+struct Grid {
+    lag_min: usize,
+    lag_max: usize,
+}
+
+impl Grid {
+    /// For k = `K`: out(L) <- max(out(L), p(L/k)) where k divides L, max(out(L), m(floor(L/k)))
+    /// elsewhere: first over the whole runs L = k q .. k q + k - 1 whose p and m are in the
+    /// tables (`K` known, a run is straight-line code and the loop vectorises), then the rest.
+    #[inline(always)]
+    fn stripes<const K: usize>(
+        &self,
+        tables: (&[f32], &[f32]),
+        peak: &impl Fn(usize) -> f32,
+        pair: &impl Fn(usize) -> f32,
+        out: &mut [f32],
+    ) {
+        let (peaks, pairs) = tables;
+        // Whole runs: K q + K - 1 <= lag_max.
+        let runs = ((self.lag_max + 1) / K)
+            .saturating_sub(self.lag_min)
+            .min(peaks.len())
+            .min(pairs.len());
+        let first = (K - 1) * self.lag_min;
+        if let Some(region) = out.get_mut(first..first + K * runs) {
+            for ((run, &p), &m) in region.chunks_exact_mut(K).zip(peaks).zip(pairs) {
+                run[0] = larger(run[0], p);
+                for o in &mut run[1..] {
+                    *o = larger(*o, m);
+                }
+            }
+            self.stripes_of(K, self.lag_min + runs, peak, pair, out);
+        } else {
+            self.stripes_of(K, self.lag_min, peak, pair, out);
+        }
+    }
+
+    /// [`Grid::stripes`] for any k, from q = `first` on.
+    #[inline(always)]
+    fn stripes_of(
+        &self,
+        k: usize,
+        first: usize,
+        peak: &impl Fn(usize) -> f32,
+        pair: &impl Fn(usize) -> f32,
+        out: &mut [f32],
+    ) {
+        let mut q = first;
+        while k * q <= self.lag_max {
             let lag = k * q;
-            let (pq, mq) = (peak(q - lag_min), pair(q - lag_min));
-            let o = &mut out[lag - lag_min];
+            let (pq, mq) = (peak(q - self.lag_min), pair(q - self.lag_min));
+            let o = &mut out[lag - self.lag_min];
             *o = larger(*o, pq);
-            let run = lag + 1 - lag_min..(lag + k).min(lag_max + 1) - lag_min;
+            let run = lag + 1 - self.lag_min..(lag + k).min(self.lag_max + 1) - self.lag_min;
             for o in &mut out[run] {
                 *o = larger(*o, mq);
             }
             q += 1;
         }
-        k += 1;
-    }
-    for (i, o) in out.iter_mut().enumerate().take(n) {
-        let r = pos(i);
-        let is_peak = i > 0 && i + 1 < n && r >= pos(i - 1) && r >= pos(i + 1);
-        let r = if is_peak { r } else { 0.0 };
-        let s = r - OCTAVE_PENALTY * (*o - OCTAVE_RATIO * peak(i)).max(0.0);
-        *o = if s.is_finite() {
-            s.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
     }
 }
 
@@ -172,6 +264,80 @@ mod tests {
             let p = arg[s] as usize;
             let via = f0[p] + (pos[s] - pos[p]).abs();
             assert!((via - best).abs() < 1e-5, "state {s}: argmin {p}");
+        }
+    }
+
+    /// [`octave_scores`] straight from its definition, one lag at a time.
+    fn octave_scores_by_definition(rho: &[f32], lag_min: usize) -> Vec<f32> {
+        let n = rho.len();
+        let r = |i: isize| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| rho.get(i))
+                .map_or(0.0, |v| v.max(0.0))
+        };
+        let p = |i: usize| peak_value(r(i as isize - 1), r(i as isize), r(i as isize + 1));
+        (0..n)
+            .map(|i| {
+                let lag = lag_min + i;
+                let mut s = 0.0f32;
+                for k in 2..=lag / lag_min.max(1) {
+                    let q = lag / k;
+                    if lag_min == 0 || q < lag_min {
+                        continue;
+                    }
+                    let v = if lag.is_multiple_of(k) {
+                        p(q - lag_min)
+                    } else {
+                        p(q - lag_min).max(p(q + 1 - lag_min))
+                    };
+                    s = s.max(v);
+                }
+                let ri = r(i as isize);
+                let is_peak =
+                    i > 0 && i + 1 < n && ri >= r(i as isize - 1) && ri >= r(i as isize + 1);
+                let ri = if is_peak { ri } else { 0.0 };
+                (ri - OCTAVE_PENALTY * (s - OCTAVE_RATIO * p(i)).max(0.0)).clamp(0.0, 1.0)
+            })
+            .collect()
+    }
+
+    /// The tables, the runs for k known at compile time and the on-the-fly path of curves
+    /// longer than the tables give the definition's scores bit for bit.
+    #[test]
+    fn octave_scores_match_their_definition() {
+        let mut state = 0x2545_f491u32;
+        for (n, lag_min) in [
+            (NUM_LAGS, COARSE_LAG_LO),
+            (300, 14),
+            (700, 9),
+            (40, 1),
+            (64, 3),
+        ] {
+            for period in [7.0f32, 19.5, 31.0] {
+                let rho: Vec<f32> = (0..n)
+                    .map(|i| {
+                        state ^= state << 13;
+                        state ^= state >> 17;
+                        state ^= state << 5;
+                        let noise = (state as f32 / u32::MAX as f32 - 0.5) * 0.4;
+                        let phase = std::f32::consts::TAU * (lag_min + i) as f32 / period;
+                        (0.8 * phase.cos() + noise).clamp(-1.0, 1.0)
+                    })
+                    .collect();
+                let mut fast = vec![0.0; n];
+                octave_scores(&rho, lag_min, &mut fast);
+                let want = octave_scores_by_definition(&rho, lag_min);
+                for (i, (f, w)) in fast.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        f.to_bits(),
+                        w.to_bits(),
+                        "n {n}, lag {}: {f} vs {w}",
+                        lag_min + i
+                    );
+                }
+                assert!(want.iter().any(|&s| s > 0.0), "n {n}: some lag scores");
+            }
         }
     }
 
