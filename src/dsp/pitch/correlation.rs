@@ -448,7 +448,7 @@ mod tests {
             .collect()
     }
 
-    /// The dispatched curve (AVX-512F, AVX or portable, whichever this CPU runs) equals the
+    /// The dispatched curve and every variant this CPU can run (AVX, AVX-512F) equal the
     /// portable one bit for bit: on the tracker's shapes (coarse: 240 samples, lags 14..=193;
     /// refinement: 960 and 1920 samples, 17 lags) and on lengths with tails and lag counts
     /// that leave every remainder of the 16-, 8- and 4-lag passes.
@@ -464,18 +464,36 @@ mod tests {
             (2000, 17, 9, 9),
             (1999, 5, 1, 31),
         ];
-        for (end, len, lo, hi) in shapes {
-            let mut fast = vec![0.0f32; hi - lo + 1];
-            let mut portable = fast.clone();
-            correlation_curve(&x, end, len, lo, hi, &mut fast);
-            correlation_curve_impl(&x, end, len, lo, hi, &mut portable);
-            for (lag, (f, p)) in (lo..).zip(fast.iter().zip(&portable)) {
-                assert_eq!(f.to_bits(), p.to_bits(), "len {len}, lag {lag}: {f} vs {p}");
+        type Curve = fn(&[f32], usize, usize, usize, usize, &mut [f32]);
+        let mut variants: Vec<(&str, Curve)> = vec![("dispatched", correlation_curve)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx") {
+                // SAFETY (both): the CPU has the features each variant needs (just detected).
+                variants.push(("avx", |x, e, l, lo, hi, o| unsafe {
+                    correlation_curve_avx::<false>(x, e, l, lo, hi, o)
+                }));
             }
+            if std::is_x86_feature_detected!("avx512f") {
+                variants.push(("avx-512", |x, e, l, lo, hi, o| unsafe {
+                    correlation_curve_avx::<true>(x, e, l, lo, hi, o)
+                }));
+            }
+        }
+        for (end, len, lo, hi) in shapes {
+            let mut portable = vec![0.0f32; hi - lo + 1];
+            correlation_curve_impl(&x, end, len, lo, hi, &mut portable);
             assert!(
                 portable.iter().any(|&r| r.abs() > 0.1),
                 "len {len}: a real curve"
             );
+            for (name, curve) in &variants {
+                let mut fast = vec![0.0f32; hi - lo + 1];
+                curve(&x, end, len, lo, hi, &mut fast);
+                for (lag, (f, p)) in (lo..).zip(fast.iter().zip(&portable)) {
+                    assert_eq!(f.to_bits(), p.to_bits(), "{name}, len {len}, lag {lag}");
+                }
+            }
         }
     }
 }

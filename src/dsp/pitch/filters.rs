@@ -224,8 +224,8 @@ mod tests {
         assert!(fir_gain(&h, 9000.0) < 0.01, "{}", fir_gain(&h, 9000.0));
     }
 
-    /// The dispatched low-pass (16 or 8 outputs at a time, or portable) gives one [`dot`] per
-    /// output bit for bit, from any first output and over lengths that leave a remainder.
+    /// The dispatched low-pass and every variant this CPU can run (8 outputs at a time
+    /// portable or with AVX, 16 with AVX-512F) give one [`dot`] per output bit for bit, from any first output and over lengths that leave a remainder.
     #[test]
     fn lowpass_equals_one_dot_per_output() {
         let mut h = [0.0f32; LOWPASS_TAPS];
@@ -239,16 +239,37 @@ mod tests {
                 state as f32 / u32::MAX as f32 - 0.5
             })
             .collect();
+        type Lowpass = fn(&[f32], &[f32], &mut [f32], usize);
+        let mut variants: Vec<(&str, Lowpass)> =
+            vec![("dispatched", lowpass), ("portable", lowpass_impl::<8>)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx") {
+                // SAFETY (both): the CPU has the features each variant needs (just detected).
+                variants.push(("avx", |t, x, o, f| unsafe { lowpass_avx(t, x, o, f) }));
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                variants.push(("avx-512", |t, x, o, f| unsafe {
+                    lowpass_avx512(t, x, o, f)
+                }));
+            }
+        }
         for (len, from) in [(3203, 0), (3200, 2720), (3203, 2720), (100, 40), (40, 31)] {
-            let mut fast = vec![-1.0f32; len];
-            lowpass(&h, &hp[..len], &mut fast, from);
-            for (n, f) in fast.iter().enumerate() {
-                let want = if n < from.max(LOWPASS_TAPS - 1) {
-                    -1.0
-                } else {
-                    dot(&h, &hp[n + 1 - LOWPASS_TAPS..=n])
-                };
-                assert_eq!(f.to_bits(), want.to_bits(), "len {len}, from {from}, n {n}");
+            for (name, run) in &variants {
+                let mut fast = vec![-1.0f32; len];
+                run(&h, &hp[..len], &mut fast, from);
+                for (n, f) in fast.iter().enumerate() {
+                    let want = if n < from.max(LOWPASS_TAPS - 1) {
+                        -1.0
+                    } else {
+                        dot(&h, &hp[n + 1 - LOWPASS_TAPS..=n])
+                    };
+                    assert_eq!(
+                        f.to_bits(),
+                        want.to_bits(),
+                        "{name}: len {len}, from {from}, n {n}"
+                    );
+                }
             }
         }
     }
