@@ -390,6 +390,27 @@ impl<'a> Normaliser<'a> {
         }
     }
 
+    /// E(T) for the lags from `next_lag` on into `out`, starting from `e_lag`, clamped at 0
+    /// if `CLAMP`; returns the last E(T) and whether a value fell below 0 (never if `CLAMP`).
+    #[inline(always)]
+    fn recurse<const CLAMP: bool>(&self, out: &mut [f64]) -> (f64, bool) {
+        let (mut e, mut negative) = (self.e_lag, false);
+        for (i, slot) in out.iter_mut().enumerate() {
+            let lag = self.next_lag + i;
+            if lag > self.lag_min {
+                let new = f64::from(self.x[self.start - lag]);
+                let old = f64::from(self.x[self.end - lag]);
+                e = e + new * new - old * old;
+                if CLAMP {
+                    e = e.max(0.0);
+                }
+                negative |= e < 0.0;
+            }
+            *slot = e;
+        }
+        (e, negative)
+    }
+
     /// Normalises `c`, the products of the next `c.len()` lags, in place.
     #[inline(always)]
     fn run(&mut self, c: &mut [f32]) {
@@ -400,30 +421,12 @@ impl<'a> Normaliser<'a> {
             // 0 (near silence); if that happened anywhere in the block, the block is redone
             // with it. Without a negative value the two agree but for the sign of a zero
             // energy, which changes nothing (a zero energy is silent, and -0 + x = +0 + x).
-            let saved = self.e_lag;
-            let mut negative = false;
-            for (i, e) in energies.iter_mut().enumerate().take(block.len()) {
-                let lag = self.next_lag + i;
-                if lag > self.lag_min {
-                    let new = f64::from(self.x[self.start - lag]);
-                    let old = f64::from(self.x[self.end - lag]);
-                    self.e_lag = self.e_lag + new * new - old * old;
-                    negative |= self.e_lag < 0.0;
-                }
-                *e = self.e_lag;
-            }
+            let lags = block.len();
+            let (mut e, negative) = self.recurse::<false>(&mut energies[..lags]);
             if negative {
-                self.e_lag = saved;
-                for (i, e) in energies.iter_mut().enumerate().take(block.len()) {
-                    let lag = self.next_lag + i;
-                    if lag > self.lag_min {
-                        let new = f64::from(self.x[self.start - lag]);
-                        let old = f64::from(self.x[self.end - lag]);
-                        self.e_lag = (self.e_lag + new * new - old * old).max(0.0);
-                    }
-                    *e = self.e_lag;
-                }
+                (e, _) = self.recurse::<true>(&mut energies[..lags]);
             }
+            self.e_lag = e;
             self.next_lag += block.len();
             for (o, &eb) in block.iter_mut().zip(&energies) {
                 *o = normalise_with(*o, self.e0, self.sqrt_e0, eb, self.floor);
@@ -459,10 +462,7 @@ mod tests {
         let mut state = 0x9e37_79b9u32;
         (0..n)
             .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let noise = state as f32 / u32::MAX as f32 - 0.5;
+                let noise = super::super::test_noise(&mut state);
                 (i as f32 * std::f32::consts::TAU / 7.3).sin() + 0.3 * noise
             })
             .collect()

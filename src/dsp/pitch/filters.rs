@@ -232,12 +232,7 @@ mod tests {
         lowpass_taps(LOWPASS_CUTOFF_HZ, SAMPLE_RATE as f32, &mut h);
         let mut state = 0x1234_5678u32;
         let hp: Vec<f32> = (0..3203)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                state as f32 / u32::MAX as f32 - 0.5
-            })
+            .map(|_| super::super::test_noise(&mut state))
             .collect();
         type Lowpass = fn(&[f32], &[f32], &mut [f32], usize);
         let mut variants: Vec<(&str, Lowpass)> =

@@ -499,3 +499,12 @@ impl Default for PitchTracker {
         Self::new()
     }
 }
+
+/// Test noise: the next xorshift32 step of `state`, mapped to [-0.5, 0.5].
+#[cfg(test)]
+fn test_noise(state: &mut u32) -> f32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    *state as f32 / u32::MAX as f32 - 0.5
+}

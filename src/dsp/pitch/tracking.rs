@@ -143,17 +143,19 @@ impl Grid {
             .min(peaks.len())
             .min(pairs.len());
         let first = (K - 1) * self.lag_min;
-        if let Some(region) = out.get_mut(first..first + K * runs) {
-            for ((run, &p), &m) in region.chunks_exact_mut(K).zip(peaks).zip(pairs) {
-                run[0] = larger(run[0], p);
-                for o in &mut run[1..] {
-                    *o = larger(*o, m);
+        let done = match out.get_mut(first..first + K * runs) {
+            Some(region) => {
+                for ((run, &p), &m) in region.chunks_exact_mut(K).zip(peaks).zip(pairs) {
+                    run[0] = larger(run[0], p);
+                    for o in &mut run[1..] {
+                        *o = larger(*o, m);
+                    }
                 }
+                runs
             }
-            self.stripes_of(K, self.lag_min + runs, peak, pair, out);
-        } else {
-            self.stripes_of(K, self.lag_min, peak, pair, out);
-        }
+            None => 0,
+        };
+        self.stripes_of(K, self.lag_min + done, peak, pair, out);
     }
 
     /// [`Grid::stripes`] for any k, from q = `first` on.
@@ -317,10 +319,7 @@ mod tests {
             for period in [7.0f32, 19.5, 31.0] {
                 let rho: Vec<f32> = (0..n)
                     .map(|i| {
-                        state ^= state << 13;
-                        state ^= state >> 17;
-                        state ^= state << 5;
-                        let noise = (state as f32 / u32::MAX as f32 - 0.5) * 0.4;
+                        let noise = super::super::test_noise(&mut state) * 0.4;
                         let phase = std::f32::consts::TAU * (lag_min + i) as f32 / period;
                         (0.8 * phase.cos() + noise).clamp(-1.0, 1.0)
                     })
