@@ -269,9 +269,7 @@ impl BandAnalysis {
     /// E_b(X), E_b(P) and q_b = C_b(X, P) / sqrt(E_b(X) E_b(P)).
     pub fn compute(&mut self, x: &Spectrum, p: &Spectrum) {
         let mut corr = [0.0; NB_BANDS];
-        bands::band_energy(x, &mut self.ex);
-        bands::band_energy(p, &mut self.ep);
-        bands::band_correlation(x, p, &mut corr);
+        bands::band_energies_and_correlation(x, p, &mut self.ex, &mut self.ep, &mut corr);
         comb::pitch_coherence(&corr, &self.ex, &self.ep, &mut self.coherence);
     }
 }
@@ -522,7 +520,7 @@ impl<E: GainEstimator> Denoiser<E> {
 
         self.stft
             .analyze(self.timeline.window(0), &mut self.spectra[newest]);
-        let pitch_j = self.pitch.push_frame(self.timeline.pitch_history());
+        let pitch_j = self.pitch.push_hop(self.timeline.pitch_history());
         self.timeline
             .comb_window(0, pitch_j.period, &mut self.comb_buf);
         self.stft.analyze(&self.comb_buf, &mut self.p);

@@ -479,26 +479,74 @@ fn pitch_track_of_the_examples_is_unchanged() {
             .join(name);
         let audio = percepnet::offline::audio::read_audio(&path).expect("example file");
         let x = audio.to_mono();
-        let mut tracker = PitchTracker::new();
-        let mut history = vec![0.0f32; PITCH_BUF];
-        let mut hash = 0xcbf2_9ce4_8422_2325u64;
-        let mut hops = 0;
-        for hop in x.chunks_exact(HOP) {
-            history.copy_within(HOP.., 0);
-            history[PITCH_BUF - HOP..].copy_from_slice(hop);
-            let c = tracker.push_frame(&history);
-            for e in [c, tracker.delayed(1), tracker.delayed(2)] {
-                let bytes = (e.period as u32)
-                    .to_le_bytes()
-                    .into_iter()
-                    .chain(e.correlation.to_bits().to_le_bytes());
-                for b in bytes {
-                    hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        // push_frame, and push_hop as the engine streams.
+        for streaming in [false, true] {
+            let mut tracker = PitchTracker::new();
+            let mut history = vec![0.0f32; PITCH_BUF];
+            let mut hash = 0xcbf2_9ce4_8422_2325u64;
+            let mut hops = 0;
+            for hop in x.chunks_exact(HOP) {
+                history.copy_within(HOP.., 0);
+                history[PITCH_BUF - HOP..].copy_from_slice(hop);
+                let c = if streaming {
+                    tracker.push_hop(&history)
+                } else {
+                    tracker.push_frame(&history)
+                };
+                for e in [c, tracker.delayed(1), tracker.delayed(2)] {
+                    let bytes = (e.period as u32)
+                        .to_le_bytes()
+                        .into_iter()
+                        .chain(e.correlation.to_bits().to_le_bytes());
+                    for b in bytes {
+                        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                    }
                 }
+                hops += 1;
             }
-            hops += 1;
+            assert_eq!(hops, 1172, "{name}");
+            assert_eq!(
+                hash, want,
+                "{name} (push_hop: {streaming}): the pitch track changed"
+            );
         }
-        assert_eq!(hops, 1172, "{name}");
-        assert_eq!(hash, want, "{name}: the pitch track changed");
+    }
+}
+
+/// `push_hop` gives what `push_frame` gives while its promise holds: after a short first
+/// history (handled as `push_frame` does), after `push_frame` calls in the same stream, and
+/// after a reset followed by a history unrelated to the last one.
+#[test]
+fn push_hop_equals_push_frame_on_a_stream() {
+    let x = voiced(60 * HOP, |t| 120.0 + 80.0 * t, 6, 10.0, 3);
+    let y = voiced(30 * HOP, |_| 210.0, 4, 0.0, 4);
+    let mut plain = PitchTracker::new();
+    let mut mixed = PitchTracker::new();
+    let mut history = vec![0.0f32; PITCH_BUF];
+    let hops = x.chunks_exact(HOP).chain(y.chunks_exact(HOP));
+    for (j, hop) in hops.enumerate() {
+        if j == 45 {
+            // A reset, then a history unrelated to the last one.
+            plain.reset();
+            mixed.reset();
+            history.iter_mut().for_each(|v| *v *= -0.5);
+        }
+        history.copy_within(HOP.., 0);
+        history[PITCH_BUF - HOP..].copy_from_slice(hop);
+        let given = if j == 0 {
+            &history[PITCH_BUF - 2 * HOP..]
+        } else {
+            &history[..]
+        };
+        let want = plain.push_frame(given);
+        let got = if (1..20).contains(&j) {
+            mixed.push_frame(given)
+        } else {
+            mixed.push_hop(given)
+        };
+        assert_eq!(want, got, "hop {j}");
+        for d in [1, 2] {
+            assert_eq!(plain.delayed(d), mixed.delayed(d), "hop {j}, delayed({d})");
+        }
     }
 }

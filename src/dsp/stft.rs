@@ -67,10 +67,9 @@ impl Stft {
             *t = x * w;
         }
         // Lengths are fixed at construction, so the transform cannot fail.
-        let _ =
-            self.forward
-                .process_with_scratch(&mut self.time, &mut self.freq, &mut self.scratch);
-        out.copy_from_slice(&self.freq);
+        let _ = self
+            .forward
+            .process_with_scratch(&mut self.time, out, &mut self.scratch);
     }
 
     /// y(n) = w(n) IFFT{Z}(n) / 2N: the windowed frame to overlap-add.

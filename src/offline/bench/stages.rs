@@ -111,7 +111,7 @@ impl DspStages {
         let start = (self.next_hop % hops) * HOP;
         self.next_hop += 1;
         self.timeline.push(&self.signal[start..start + HOP]);
-        std::hint::black_box(self.pitch.push_frame(self.timeline.pitch_history()));
+        std::hint::black_box(self.pitch.push_hop(self.timeline.pitch_history()));
         std::hint::black_box(self.pitch.delayed(1));
     }
 
@@ -274,7 +274,7 @@ impl ProfiledEngine {
         let newest = self.frame % slots;
         let delayed = (self.frame + 1) % slots;
         self.frame = self.frame.wrapping_add(1);
-        let pitch_j = self.pitch.push_frame(self.timeline.pitch_history());
+        let pitch_j = self.pitch.push_hop(self.timeline.pitch_history());
         lap(times, PITCH);
         self.stft
             .analyze(self.timeline.window(0), &mut self.spectra[newest]);
