@@ -82,6 +82,10 @@ struct FeaturesArgs {
     /// Probability of a sequence of noise and no speech (default: the engine's MixConfig).
     #[arg(long, value_parser = probability)]
     p_noise_only: Option<f64>,
+    /// Probability of mains hum (50/60 Hz and harmonics, 10-40 dB under the speech) added to a
+    /// sequence's input, on top of its noise (default: the engine's MixConfig, 0).
+    #[arg(long, value_parser = probability)]
+    p_hum: Option<f64>,
     /// Keep each speech file's own noise floor in the target (by default it is removed, so the
     /// network learns to silence the pauses).
     #[arg(long)]
@@ -332,6 +336,7 @@ fn features_cmd(a: FeaturesArgs) -> Result<()> {
         p_lowpass: a.p_lowpass.unwrap_or(defaults.p_lowpass),
         p_noise_only: a.p_noise_only.unwrap_or(defaults.p_noise_only),
         clean_floor: !a.keep_floor,
+        p_hum: a.p_hum.unwrap_or(defaults.p_hum),
         ..defaults
     };
     let frames = dataset::generate(&a.out, &speech, &noise, &irs, &cfg, a.seed, a.count)?;

@@ -13,8 +13,8 @@ use realfft::num_complex::Complex32;
 use realfft::RealFftPlanner;
 
 use crate::denoiser::{Denoiser, DenoiserParams, NB_FEATURES};
-use crate::targets::floor;
 use crate::targets::oracle::{Oracle, OracleOptions};
+use crate::targets::{floor, hum};
 use crate::{HOP, LATENCY, LOOKAHEAD_FRAMES, NB_BANDS, SAMPLE_RATE, WINDOW};
 
 /// `.pnf` magic and version.
@@ -83,7 +83,15 @@ pub struct MixConfig {
     /// Remove each speech file's stationary noise floor from the target ([`floor`]); the
     /// input keeps the recording as it is.
     pub clean_floor: bool,
+    /// Probability that the input also gets mains hum ([`hum::mains_hum`]), at
+    /// [`HUM_BELOW_SPEECH_DB`] under the speech's level, also in mixes without speech or
+    /// without other noise. Drawn after everything else, so 0 gives the mixes of the same seed
+    /// as before this option existed.
+    pub p_hum: f64,
 }
+
+/// Level of the mains hum under the speech's RMS level, dB (drawn uniformly).
+pub const HUM_BELOW_SPEECH_DB: std::ops::Range<f32> = 10.0..40.0;
 
 impl Default for MixConfig {
     fn default() -> Self {
@@ -98,6 +106,7 @@ impl Default for MixConfig {
             p_reverb: 0.2,
             p_lowpass: 0.15,
             clean_floor: true,
+            p_hum: 0.0,
         }
     }
 }
@@ -277,8 +286,8 @@ pub fn make_mix(
     }
     // Levels: speech at a random level, noise at a random SNR.
     let es = energy(&target).max(1e-9);
-    let speech_gain =
-        10f32.powf(rng.random_range(-40.0f32..-15.0) / 20.0) / (es / len as f32).sqrt();
+    let speech_rms = 10f32.powf(rng.random_range(-40.0f32..-15.0) / 20.0);
+    let speech_gain = speech_rms / (es / len as f32).sqrt();
     let snr = rng.random_range(cfg.snr_min_db..cfg.snr_max_db);
     let noise_gain = speech_gain * (es / energy(&n).max(1e-9)).sqrt() * 10f32.powf(-snr / 20.0);
     let (speech_gain, noise_gain) = if rng.random_bool(cfg.p_noise_only) {
@@ -295,11 +304,24 @@ pub fn make_mix(
         .collect();
     target.iter_mut().for_each(|v| *v *= speech_gain);
     let mut bandwidth_hz = bandwidth;
+    let mut cutoff = None;
     if rng.random_bool(cfg.p_lowpass) {
         let fc = rng.random_range(3000.0f32..20000.0);
         lowpass(&mut noisy, fc);
         lowpass(&mut target, fc);
         bandwidth_hz = bandwidth_hz.min(fc);
+        cutoff = Some(fc);
+    }
+    // Mains hum in the input only (so the network learns to remove it), through the same
+    // low-pass as the rest of the mix.
+    if cfg.p_hum > 0.0 && rng.random_bool(cfg.p_hum) {
+        let below_db = rng.random_range(HUM_BELOW_SPEECH_DB);
+        let mut h = hum::mains_hum(rng, noisy.len());
+        if let Some(fc) = cutoff {
+            lowpass(&mut h, fc);
+        }
+        let gain = speech_rms * 10f32.powf(-below_db / 20.0);
+        noisy.iter_mut().zip(&h).for_each(|(x, v)| *x += gain * v);
     }
     Ok(Mix {
         noisy,
@@ -464,6 +486,87 @@ mod tests {
         assert!(speech_presence(&vec![0.0; 4800], 10)
             .iter()
             .all(|&v| v == 0.0));
+    }
+
+    /// With `p_hum` 1 the mix of a seed is the one without hum plus hum in the input alone:
+    /// the same target and bandwidth, the input changed by a 50/60 Hz series at 10-40 dB under
+    /// the speech's level (also through a low-pass).
+    #[test]
+    fn hum_is_added_to_the_input_only_under_the_speech() {
+        let dir = std::env::temp_dir().join(format!("pn-hum-mix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: SAMPLE_RATE,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let tone: Vec<f32> = (0..SAMPLE_RATE as usize)
+            .map(|n| 0.3 * (n as f32 * 0.031).sin() * (n as f32 * 0.0007).sin())
+            .collect();
+        let mut s = 1u32;
+        let hiss: Vec<f32> = (0..SAMPLE_RATE as usize)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect();
+        let (speech_path, noise_path) = (dir.join("speech.wav"), dir.join("noise.wav"));
+        crate::offline::audio::write_wav(&speech_path, &[tone], spec).unwrap();
+        crate::offline::audio::write_wav(&noise_path, &[hiss], spec).unwrap();
+        let speech = [Source {
+            path: speech_path,
+            bandwidth_hz: 24_000.0,
+        }];
+        let noise = [Source {
+            path: noise_path,
+            bandwidth_hz: 24_000.0,
+        }];
+        for p_lowpass in [0.0, 1.0] {
+            let plain = MixConfig {
+                segment_s: 2.0,
+                p_noise_only: 0.0,
+                p_speech_only: 0.0,
+                p_lowpass,
+                clean_floor: false,
+                ..MixConfig::default()
+            };
+            let hummed = MixConfig {
+                p_hum: 1.0,
+                ..plain.clone()
+            };
+            for seed in 0..4 {
+                let a = make_mix(
+                    &mut StdRng::seed_from_u64(seed),
+                    &speech,
+                    &noise,
+                    &[],
+                    &plain,
+                )
+                .unwrap();
+                let b = make_mix(
+                    &mut StdRng::seed_from_u64(seed),
+                    &speech,
+                    &noise,
+                    &[],
+                    &hummed,
+                )
+                .unwrap();
+                assert_eq!(a.target, b.target);
+                assert_eq!(a.bandwidth_hz, b.bandwidth_hz);
+                let rms = |x: &[f32]| (energy(x) / x.len() as f32).sqrt();
+                let diff: Vec<f32> = b.noisy.iter().zip(&a.noisy).map(|(x, y)| x - y).collect();
+                let below = 20.0 * (rms(&a.target) / rms(&diff)).log10();
+                // The speech's RMS is exact without a low-pass; a low-pass takes some of both.
+                let margin = if p_lowpass > 0.0 { 6.0 } else { 0.1 };
+                assert!(
+                    (HUM_BELOW_SPEECH_DB.start - margin..HUM_BELOW_SPEECH_DB.end + margin)
+                        .contains(&below),
+                    "seed {seed}, low-pass {p_lowpass}: hum {below} dB under the speech"
+                );
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
