@@ -17,7 +17,7 @@
 //! ([`DspStages::ALL`], the last one being the engine's remaining per-hop work: features,
 //! pitch-filter mix, post-filter, band gains, overlap-add), and for each network a row gives
 //! the sum of the stages and the network alone, next to the whole engine; [`ProfiledEngine`]
-//! times the same parts inside the engine, where they run. What remains of the gap (15-27 %
+//! times the same parts inside the engine, where they run. What remains of the gap (15-39 %
 //! with the shipped network on the development machine) is the caches: in place, the network
 //! costs about 15 % more than alone and the DSP parts 20-100 % more, as every hop the network's
 //! 2.09 MB of int8 weights (more than the 2 MB L2) evict the DSP's data and the DSP's data
