@@ -23,21 +23,16 @@ pub type BandArray = [f32; NB_BANDS];
 /// and `frac` to band `lower + 1` (for bins at or above the last centre, `frac` = 0).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BinBand {
-    /// (A byte, so the table is 8 bytes a bin: it is read twice per hop, with the engine's
-    /// other data competing for the cache.)
-    pub lower: u8,
+    pub lower: usize,
     pub frac: f32,
 }
-
-/// Band indices fit the byte of [`BinBand::lower`].
-const _: () = assert!(NB_BANDS <= 256);
 
 /// The bin-to-band map, computed at compile time.
 pub const BIN_BANDS: [BinBand; NB_BINS] = bin_bands();
 
 const fn bin_bands() -> [BinBand; NB_BINS] {
     let mut map = [BinBand {
-        lower: (NB_BANDS - 1) as u8,
+        lower: NB_BANDS - 1,
         frac: 0.0,
     }; NB_BINS];
     let mut b = 0;
@@ -47,7 +42,7 @@ const fn bin_bands() -> [BinBand; NB_BINS] {
         let mut k = lo;
         while k < BAND_CENTERS[b + 1] {
             map[k] = BinBand {
-                lower: b as u8,
+                lower: b,
                 frac: (k - lo) as f32 / width as f32,
             };
             k += 1;
@@ -60,7 +55,6 @@ const fn bin_bands() -> [BinBand; NB_BINS] {
 /// Triangular weight w_b(k) of band `b` at bin `k`.
 pub fn band_weight(b: usize, k: usize) -> f32 {
     let BinBand { lower, frac } = BIN_BANDS[k];
-    let lower = usize::from(lower);
     if b == lower {
         1.0 - frac
     } else if b == lower + 1 {
@@ -81,9 +75,11 @@ fn accumulate<const Q: usize>(value: impl Fn(usize) -> [f32; Q], out: [&mut Band
     let mut falling = [0.0f32; Q];
     let mut rising = [0.0f32; Q];
     for b in 0..NB_BANDS {
-        let end = BAND_CENTERS.get(b + 1).copied().unwrap_or(NB_BINS);
-        for (k, BinBand { frac, .. }) in
-            BIN_BANDS.iter().enumerate().take(end).skip(BAND_CENTERS[b])
+        for (k, frac) in FRACS
+            .iter()
+            .enumerate()
+            .take(segment_end(b))
+            .skip(BAND_CENTERS[b])
         {
             let v = value(k);
             for q in 0..Q {
@@ -183,8 +179,7 @@ mod tests {
     fn accumulate_directly(values: impl Iterator<Item = f32>, out: &mut BandArray) {
         out.fill(0.0);
         for (v, BinBand { lower, frac }) in values.zip(BIN_BANDS.iter()) {
-            let lower = usize::from(*lower);
-            out[lower] += (1.0 - frac) * v;
+            out[*lower] += (1.0 - frac) * v;
             if *frac > 0.0 {
                 out[lower + 1] += frac * v;
             }
@@ -245,9 +240,8 @@ mod tests {
             let mut got = [0.0; NB_BINS];
             interpolate(&g, &mut got);
             for (k, (v, BinBand { lower, frac })) in got.iter().zip(BIN_BANDS.iter()).enumerate() {
-                let lower = usize::from(*lower);
                 let upper = (lower + 1).min(NB_BANDS - 1);
-                let want = (1.0 - frac) * g[lower] + frac * g[upper];
+                let want = (1.0 - frac) * g[*lower] + frac * g[upper];
                 assert_eq!(v.to_bits(), want.to_bits(), "bin {k}");
             }
         }

@@ -514,14 +514,11 @@ mod tests {
         let (speech_path, noise_path) = (dir.join("speech.wav"), dir.join("noise.wav"));
         crate::offline::audio::write_wav(&speech_path, &[tone], spec).unwrap();
         crate::offline::audio::write_wav(&noise_path, &[hiss], spec).unwrap();
-        let speech = [Source {
-            path: speech_path,
+        let fullband = |path| Source {
+            path,
             bandwidth_hz: 24_000.0,
-        }];
-        let noise = [Source {
-            path: noise_path,
-            bandwidth_hz: 24_000.0,
-        }];
+        };
+        let (speech, noise) = ([fullband(speech_path)], [fullband(noise_path)]);
         for p_lowpass in [0.0, 1.0] {
             let plain = MixConfig {
                 segment_s: 2.0,
