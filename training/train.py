@@ -348,6 +348,11 @@ def parse_args(argv=None):
     r.add_argument("--log-every", type=int, default=50, help="log every N steps (50)")
     r.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
     r.add_argument("--device", default="cpu", help="cpu or cuda")
+    r.add_argument("--bf16", action="store_true",
+                   help="forward pass under bfloat16 autocast (the loss and the weights stay "
+                        "float32); see TRAINING.md, 'Speed', for when it pays")
+    r.add_argument("--compile", action="store_true",
+                   help="torch.compile the training forward pass (the first steps compile)")
     r.add_argument("--quiet", action="store_true", help="log to train.log only")
     return p.parse_args(argv)
 
@@ -541,6 +546,13 @@ def main(argv=None) -> dict:
     bad_steps = 0
     reason = "end"
     model.train()
+    # The training forward pass: eager or compiled (the compiled module shares the weights, so
+    # checkpoints, masks and validation use `model` as before), under bf16 autocast or not.
+    forward = torch.compile(model) if args.compile else model
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.bf16)
+    if args.bf16 or args.compile:
+        log(f"forward pass: {'compiled' if args.compile else 'eager'}, "
+            f"{'bf16 autocast' if args.bf16 else 'float32'}")
     try:
         while True:
             if args.max_steps is not None and step >= args.max_steps:
@@ -557,7 +569,9 @@ def main(argv=None) -> dict:
             for group in opt.param_groups:
                 group["lr"] = lr
             feats, g, r, care, p = to_tensors(sampler.batch(rng, hp["batch"]), f0, device)
-            gl, rl, pl = model(feats, return_logits=True, with_presence=True)
+            with autocast:
+                gl, rl, pl = forward(feats, return_logits=True, with_presence=True)
+            gl, rl, pl = gl.float(), rl.float(), pl.float()
             loss = percepnet_loss(gl, rl, g, r, care)
             if has_presence(config):
                 loss = loss + PRESENCE_WEIGHT * presence_loss(pl, p)
