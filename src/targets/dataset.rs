@@ -533,22 +533,10 @@ mod tests {
                 ..plain.clone()
             };
             for seed in 0..4 {
-                let a = make_mix(
-                    &mut StdRng::seed_from_u64(seed),
-                    &speech,
-                    &noise,
-                    &[],
-                    &plain,
-                )
-                .unwrap();
-                let b = make_mix(
-                    &mut StdRng::seed_from_u64(seed),
-                    &speech,
-                    &noise,
-                    &[],
-                    &hummed,
-                )
-                .unwrap();
+                let mix = |cfg: &MixConfig| {
+                    make_mix(&mut StdRng::seed_from_u64(seed), &speech, &noise, &[], cfg).unwrap()
+                };
+                let (a, b) = (mix(&plain), mix(&hummed));
                 assert_eq!(a.target, b.target);
                 assert_eq!(a.bandwidth_hz, b.bandwidth_hz);
                 let rms = |x: &[f32]| (energy(x) / x.len() as f32).sqrt();
