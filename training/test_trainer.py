@@ -283,6 +283,28 @@ def test_loss_zero_for_perfect_prediction_and_masks_dont_care():
     assert abs(float(loss) - (1 + 10) / 20) < 1e-5
 
 
+def test_keep_highs_weighs_only_taking_too_much_from_8_khz_up():
+    from model import HIGH_BAND
+    care = torch.ones(1, 1, NB)
+    target = torch.full((1, 1, NB), 0.5)
+    r = torch.full((1, 1, NB), 0.5)
+    rl = torch.logit(r)
+
+    def loss(band, gain, w):
+        g = torch.full((1, 1, NB), 0.5)
+        g[..., band] = gain
+        return float(percepnet_loss(torch.logit(g), rl, target, r, care, keep_highs=w))
+
+    exact = float(percepnet_loss(torch.logit(target), rl, target, r, care, keep_highs=4.0))
+    assert exact < 1e-12
+    # a high band that takes too much counts four times; one that leaves too much, once
+    assert abs(loss(HIGH_BAND, 0.2, 4.0) - 4 * loss(HIGH_BAND, 0.2, 1.0)) < 1e-7
+    assert loss(HIGH_BAND, 0.2, 4.0) > 1e-4
+    assert abs(loss(NB - 1, 0.8, 4.0) - loss(NB - 1, 0.8, 1.0)) < 1e-9
+    # below 8 kHz nothing changes either way
+    assert abs(loss(HIGH_BAND - 1, 0.2, 4.0) - loss(HIGH_BAND - 1, 0.2, 1.0)) < 1e-9
+
+
 def test_pnf_reader_checks_size(tmp_path):
     p = write_pnf(tmp_path / "x.pnf", synthetic_rows(50, 0))
     f = train.PnfFile(p)
