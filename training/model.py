@@ -152,19 +152,20 @@ class PercepNet(nn.Module):
 
 GAMMA = 0.5
 C4 = 10.0
-# First band of the highs (8 kHz and up, src/dsp/bands.rs), where `keep_highs` weighs taking
-# too much: the bands `tests/quality.rs` holds clean fullband speech to within 3 dB in.
+# Default first band where `keep_highs` weighs taking too much: band 26 (centre 6,650 Hz,
+# src/dsp/bands.rs). Band 28 (8,850 Hz) is the first `tests/quality.rs` holds clean fullband
+# speech to within 3 dB in, and the first above PESQ-WB's 8 kHz.
 HIGH_BAND = 26
 
 
 def percepnet_loss(g_logit, r_logit, g_target, r_target, care, reduce: bool = True,
-                   keep_highs: float = 1.0):
+                   keep_highs: float = 1.0, keep_highs_from: int = HIGH_BAND):
     """The paper's loss with gamma = 1/2, per band:
 
         (g^γ - ĝ^γ)^2 + C4 (g^γ - ĝ^γ)^4 + ((1-r)^γ - (1-r̂)^γ)^2,   C4 = 10,
 
     masked by `care` (1 = counts, 0 = don't care) and averaged over the cared bands.
-    With keep_highs = w > 1 the gain terms of bands >= HIGH_BAND count w times where the
+    With keep_highs = w > 1 the gain terms of bands >= keep_highs_from count w times where the
     network's gain is below the target (it takes speech), once where it is above (it leaves
     noise): where the target is 0 (noise alone, above a band-limited voice) nothing changes.
     Takes the network's logits: ĝ^γ = exp(γ log σ(x)) and (1-r̂)^γ = exp(γ log σ(-x)) stay
@@ -180,7 +181,7 @@ def percepnet_loss(g_logit, r_logit, g_target, r_target, care, reduce: bool = Tr
     gain_terms = d2 + C4 * d2 * d2
     if keep_highs != 1.0:
         high = torch.zeros(g_t.shape[-1], dtype=torch.bool, device=g_t.device)
-        high[HIGH_BAND:] = True
+        high[keep_highs_from:] = True
         gain_terms = torch.where(high & (d > 0), keep_highs * gain_terms, gain_terms)
     per_band = gain_terms + (omr_t - one_minus_r_hat) ** 2
     total = (per_band * care).sum()

@@ -290,10 +290,11 @@ def test_keep_highs_weighs_only_taking_too_much_from_8_khz_up():
     r = torch.full((1, 1, NB), 0.5)
     rl = torch.logit(r)
 
-    def loss(band, gain, w):
+    def loss(band, gain, w, first=HIGH_BAND):
         g = torch.full((1, 1, NB), 0.5)
         g[..., band] = gain
-        return float(percepnet_loss(torch.logit(g), rl, target, r, care, keep_highs=w))
+        return float(percepnet_loss(torch.logit(g), rl, target, r, care, keep_highs=w,
+                                    keep_highs_from=first))
 
     exact = float(percepnet_loss(torch.logit(target), rl, target, r, care, keep_highs=4.0))
     assert exact < 1e-12
@@ -303,6 +304,9 @@ def test_keep_highs_weighs_only_taking_too_much_from_8_khz_up():
     assert abs(loss(NB - 1, 0.8, 4.0) - loss(NB - 1, 0.8, 1.0)) < 1e-9
     # below 8 kHz nothing changes either way
     assert abs(loss(HIGH_BAND - 1, 0.2, 4.0) - loss(HIGH_BAND - 1, 0.2, 1.0)) < 1e-9
+    # from another first band: below it nothing changes, from it on taking too much counts w times
+    assert abs(loss(27, 0.2, 4.0, first=28) - loss(27, 0.2, 1.0)) < 1e-9
+    assert abs(loss(28, 0.2, 4.0, first=28) - 4 * loss(28, 0.2, 1.0)) < 1e-7
 
 
 def test_pnf_reader_checks_size(tmp_path):

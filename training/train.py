@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import (PRESENCE_WEIGHT, PRESETS, SHAPE_KEYS, PercepNet, has_presence,  # noqa: E402
-                   make_config, percepnet_loss, presence_loss)
+                   make_config, percepnet_loss, presence_loss, HIGH_BAND)
 
 PNF_MAGIC = b"PNFEAT01"
 PNF_HEADER = 24
@@ -270,7 +270,8 @@ HYPER_DEFAULTS = dict(preset="small", dense=None, conv1=None, conv2=None, gru=No
                       batch=32, seq_len=200, lr=1e-3, lr_decay=5e-5, clip=1.0, seed=1,
                       val_every=None, val_seq=1000, val_max_frames=300_000,
                       gru_density=None, prune_start=None, prune_steps=2000, prune_every=20,
-                      swa_start=None, swa_every=50, keep_highs=1.0)
+                      swa_start=None, swa_every=50, keep_highs=1.0,
+                      keep_highs_from=HIGH_BAND)
 
 # Block-sparse GRUs: the block shape of the Rust int8 kernels (src/model/quant/sparse.rs).
 BLOCK_ROWS, BLOCK_COLS = 8, 4
@@ -344,6 +345,8 @@ def parse_args(argv=None):
     h.add_argument("--keep-highs", type=float,
                    help="weight of taking too much in the bands from 8 kHz up (1 = the paper's "
                         "loss; validation always uses 1)")
+    h.add_argument("--keep-highs-from", type=int,
+                   help="first band --keep-highs weighs (26: 6.6 kHz; 28: 8.9 kHz, above PESQ-WB)")
     r = p.add_argument_group("this session")
     r.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this")
     r.add_argument("--max-steps", type=int, default=None, help="stop at this total step count")
@@ -460,7 +463,8 @@ def main(argv=None) -> dict:
     else:
         (run / "config.json").write_text(json.dumps({"config": config, "hyper": hp}, indent=1))
         log(f"new run: {config}, {model.num_weights()} weights; hyper {hp}")
-    for k in ("prune_steps", "prune_every", "swa_start", "swa_every", "keep_highs"):
+    for k in ("prune_steps", "prune_every", "swa_start", "swa_every", "keep_highs",
+              "keep_highs_from"):
         hp.setdefault(k, HYPER_DEFAULTS[k])
     if hp.get("gru_density") is not None and hp.get("prune_start") is None:
         hp["prune_start"] = step
@@ -575,7 +579,8 @@ def main(argv=None) -> dict:
             with autocast:
                 gl, rl, pl = forward(feats, return_logits=True, with_presence=True)
             gl, rl, pl = gl.float(), rl.float(), pl.float()
-            loss = percepnet_loss(gl, rl, g, r, care, keep_highs=hp["keep_highs"])
+            loss = percepnet_loss(gl, rl, g, r, care, keep_highs=hp["keep_highs"],
+                                  keep_highs_from=hp["keep_highs_from"])
             if has_presence(config):
                 loss = loss + PRESENCE_WEIGHT * presence_loss(pl, p)
             opt.zero_grad(set_to_none=True)
