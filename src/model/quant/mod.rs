@@ -34,7 +34,11 @@
 //! beyond L2 (the shipped network's 2.09 MB of int8 weights just exceed its 2 MB L2) 55-65
 //! GB/s. The dense kernels prefetch [`PREFETCH_DISTANCE`] bytes ahead of the rows they read,
 //! which hides part of the L3 latency. Tried and dropped: non-temporal prefetches (to keep
-//! the engine's other data in L2) and `cldemote` were slower.
+//! the engine's other data in L2) and `cldemote` were slower, also non-temporal prefetches for
+//! only some matrices (so that the rest and the DSP's data fit in L2): any sizeable matrix
+//! streamed that way took far longer than the warmer DSP gave back (conv1 and conv2: network
+//! 0.0050 -> 0.0067 RTF, whole real-time engine 0.0081 -> 0.0100; the two output layers: no
+//! change).
 //!
 //! The module uses nothing else of the crate, so its unit tests (`tests.rs`: every kernel
 //! against the portable one, dense and block-sparse) also build on their own, e.g. for
