@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole corpus (training/README.md, "Corpus") on a 2-core machine in two lanes at once.
+#
+#   bash training/rebuild_corpus.sh [OUT]     # OUT defaults to training/data/corpus
+#
+# One `prepare_corpus.py` run does the stages one after another on one core (about 2.5 h here).
+# The stages only meet through their part files (parts/*.csv), so after the fetch they split
+# into two independent lanes, each a chain of single-stage runs:
+#
+#   lane 1: speech -> generated -> synth     (generated and synth babble need the speech parts)
+#   lane 2: noise -> tts                     (needs only the fetched packages)
+#
+# then the manifest and the file lists. Every stage is seeded and reads only what the earlier
+# stages of its own lane wrote, so the corpus is the one the sequential recipe makes. The lanes
+# log to OUT/lane1.log and OUT/lane2.log; the script stops at the first failing lane.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+OUT="${1:-$HERE/data/corpus}"
+bash "$HERE/setup.sh"
+PY="${PN_TRAIN_CACHE:-$HOME/.cache/pn-train}/venv/bin/python"
+prep() { nice -n 10 "$PY" "$HERE/prepare_corpus.py" --out "$OUT" "$@"; }
+mkdir -p "$OUT"
+start=$(date +%s)
+prep --prune-debs --stages fetch
+{ prep --stages speech && prep --stages generated && prep --stages synth; } >"$OUT/lane1.log" 2>&1 &
+lane1=$!
+{ prep --stages noise && prep --stages tts --tts mei,piper,festival,espeak; } >"$OUT/lane2.log" 2>&1 &
+lane2=$!
+status=0
+wait "$lane1" || { echo "lane 1 (speech, generated, synth) failed: $OUT/lane1.log" >&2; status=1; }
+wait "$lane2" || { echo "lane 2 (noise, tts) failed: $OUT/lane2.log" >&2; status=1; }
+[ "$status" = 0 ] || exit 1
+prep --stages manifest
+(cd "$HERE/.." && python3 training/make_lists.py --corpus "$OUT")
+echo "rebuild_corpus: done in $(( ($(date +%s) - start) / 60 )) min -> $OUT" >&2
