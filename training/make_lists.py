@@ -3,7 +3,8 @@
 
     python3 training/make_lists.py [--corpus training/data/corpus] [--out training/data/lists]
 
-Writes speech_{train,dev}.txt (`path,bandwidth_hz` per line) and noise_{train,dev}.txt
+Writes speech_{train,dev}.txt (`path,bandwidth_hz` per line), speech_train_weighted.txt and
+speech_train_fullband.txt (`speech_mixes` below), and noise_{train,dev}.txt
 (`path` per line), paths absolute, and noise_{train,dev}_balanced.txt: the noise with the
 lines of each category (music, rain, babble, fan, ... 20 categories) repeated so that every
 category gets about the same share of the noise TIME in the mixes. `percepnet features` picks
@@ -38,6 +39,7 @@ def main():
             if row["kind"] == "noise":
                 by_category.setdefault(key, {}).setdefault(row["category"], []).append(line)
                 seconds[line] = min(float(row["duration_s"]), a.segment_s)
+    lists.update(speech_mixes(lists.get("speech_train", [])))
     for key, cats in by_category.items():
         lists[f"{key}_balanced"] = balanced(cats, seconds)
         share = {c: sum(seconds[ln] for ln in v) for c, v in cats.items()}
@@ -46,6 +48,20 @@ def main():
     for key, lines in sorted(lists.items()):
         (out / f"{key}.txt").write_text("\n".join(lines) + "\n")
         print(f"{out / key}.txt: {len(lines)} files")
+
+
+def speech_mixes(train: list) -> dict:
+    """The two training speech lists the shipped network's features use (training/TRAINING.md,
+    sessions 5-11): speech_train_weighted (recorded voices listed twice, TTS once, so recordings
+    are about 45 % of the speech time) and speech_train_fullband (files measured at 20 kHz or
+    more)."""
+    tts = [ln for ln in train if "/tts-" in ln]
+    rec = [ln for ln in train if "/tts-" not in ln]
+    full = [ln for ln in train if float(ln.rsplit(",", 1)[1]) >= FULLBAND_HZ]
+    return {"speech_train_weighted": rec + rec + tts, "speech_train_fullband": full}
+
+
+FULLBAND_HZ = 20000.0
 
 
 def balanced(by_category: dict, seconds: dict | None = None) -> list:

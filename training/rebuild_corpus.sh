@@ -11,10 +11,12 @@
 #   lane 1: speech -> generated -> synth     (generated and synth babble need the speech parts)
 #   lane 2: noise -> tts                     (needs only the fetched packages)
 #
-# then the manifest and the file lists. Every stage is seeded and reads only what the earlier
-# stages of its own lane wrote, so the corpus is the one the sequential recipe makes. The lanes
+# then the manifest, the file lists and the room impulse responses. Every stage is seeded and
+# reads only what the earlier stages of its own lane wrote, so the corpus is the one the
+# sequential recipe makes. The lanes
 # log to OUT/lane1.log and OUT/lane2.log; if either fails, the script names it and stops before
-# the manifest. The file lists go to training/data/lists for the default OUT, else to OUT/lists.
+# the manifest. The file lists and IRs go to training/data/{lists,irs} for the default OUT, else to
+# OUT/{lists,irs}.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${1:-$HERE/data/corpus}"
@@ -33,7 +35,9 @@ wait "$lane1" || { echo "lane 1 (speech, generated, synth) failed: $OUT/lane1.lo
 wait "$lane2" || { echo "lane 2 (noise, tts) failed: $OUT/lane2.log" >&2; status=1; }
 [ "$status" = 0 ] || exit 1
 prep --stages manifest
-lists="$HERE/data/lists"
-[ "$OUT" -ef "$HERE/data/corpus" ] || lists="$OUT/lists"
+lists="$HERE/data/lists" irs="$HERE/data/irs"
+[ "$OUT" -ef "$HERE/data/corpus" ] || { lists="$OUT/lists"; irs="$OUT/irs"; }
 python3 "$HERE/make_lists.py" --corpus "$OUT" --out "$lists"
+# the room impulse responses `percepnet features --irs` reads (seeded, ~1 min)
+nice -n 10 "$PY" "$HERE/make_irs.py" --count 300 --out "$irs" --lists "$lists"
 echo "rebuild_corpus: done in $(( ($(date +%s) - start) / 60 )) min -> $OUT" >&2

@@ -483,6 +483,14 @@ def test_balanced_noise_list_gives_each_category_a_similar_share():
     assert set(lines) == {ln for v in cats.values() for ln in v}  # nothing lost
 
 
+def test_speech_lists_count_recordings_twice_and_keep_only_fullband_files():
+    import make_lists
+    train = ["/c/speech/a/x.flac,19999", "/c/speech/tts-mei/y.flac,24000", "/c/speech/b/z.flac,20000"]
+    mixes = make_lists.speech_mixes(train)
+    assert mixes["speech_train_weighted"] == [train[0], train[2], train[0], train[2], train[1]]
+    assert mixes["speech_train_fullband"] == train[1:]
+
+
 def test_interpolation_mixes_one_lineage_and_refuses_two():
     import interpolate
 
