@@ -18,6 +18,8 @@ import argparse
 import csv
 from pathlib import Path
 
+FULLBAND_HZ = 20000.0  # speech_train_fullband: files measured at this bandwidth or more
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,9 +61,6 @@ def speech_mixes(train: list) -> dict:
     rec = [ln for ln in train if "/tts-" not in ln]
     full = [ln for ln in train if float(ln.rsplit(",", 1)[1]) >= FULLBAND_HZ]
     return {"speech_train_weighted": rec + rec + tts, "speech_train_fullband": full}
-
-
-FULLBAND_HZ = 20000.0
 
 
 def balanced(by_category: dict, seconds: dict | None = None) -> list:

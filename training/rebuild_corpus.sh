@@ -13,10 +13,9 @@
 #
 # then the manifest, the file lists and the room impulse responses. Every stage is seeded and
 # reads only what the earlier stages of its own lane wrote, so the corpus is the one the
-# sequential recipe makes. The lanes
-# log to OUT/lane1.log and OUT/lane2.log; if either fails, the script names it and stops before
-# the manifest. The file lists and IRs go to training/data/{lists,irs} for the default OUT, else to
-# OUT/{lists,irs}.
+# sequential recipe makes. The lanes log to OUT/lane1.log and OUT/lane2.log; if either fails,
+# the script names it and stops before the manifest. The file lists and IRs go to
+# training/data/{lists,irs} for the default OUT, else to OUT/{lists,irs}.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${1:-$HERE/data/corpus}"
