@@ -104,6 +104,14 @@ pub const PREFETCH_DISTANCE: usize = 4096;
 /// Most inputs [`QuantMatrix::matvec_batch`] multiplies in one pass over the weights.
 pub const MAX_BATCH: usize = 16;
 
+/// Block density below which [`QuantMatrix::matvec_batch`] runs a block-sparse matrix one
+/// input at a time with the block-sparse kernels; at or above it, batched with the dense
+/// kernels (which multiply the zero blocks too, but read the weights once per batch). On the
+/// development machine (`percepnet bench --weights`, offline engine, two runs each): GRUs at
+/// 50 % density 0.0056-0.0061 RTF batched dense against 0.0061-0.0064 one at a time; the
+/// full-size timing network at 30 % 0.0115-0.0124 against 0.0115-0.0117 (a tie at best).
+pub const BATCH_SPARSE_BELOW: f32 = 0.4;
+
 /// Weights (bytes, whole rows, rounded up to 8 rows) that [`QuantMatrix::matvec_batch`]
 /// multiplies by every input of the batch before it moves on: small enough to stay in a
 /// 32 KiB L1 data cache next to the quantised inputs.
@@ -473,8 +481,10 @@ impl QuantMatrix {
     /// exact), but each chunk of [`BATCH_CHUNK_BYTES`] of weights is multiplied by all `n`
     /// inputs while it is in L1, so the weights stream in from memory once per batch instead
     /// of once per input: what an offline run gains over a real-time one, which has one frame
-    /// at a time. Block-sparse matrices, matrices wider than 2048 columns and batches larger
-    /// than [`MAX_BATCH`] fall back to one call per input. Allocates nothing.
+    /// at a time. A block-sparse matrix denser than [`BATCH_SPARSE_BELOW`] is batched with the
+    /// dense kernels over its zero-filled weights (same integer sums, so the same bits); a
+    /// sparser one, matrices wider than 2048 columns and batches larger than [`MAX_BATCH`] fall
+    /// back to one call per input. Allocates nothing.
     pub fn matvec_batch(&self, x: &[f32], y: &mut [f32]) {
         if self.cols == 0 || self.rows == 0 {
             // Empty inputs give zeros, as in `matvec`.
@@ -484,7 +494,11 @@ impl QuantMatrix {
         assert_eq!(x.len() % self.cols, 0, "x is not n inputs");
         let n = x.len() / self.cols;
         assert_eq!(y.len(), n * self.rows, "y has the wrong length");
-        if n <= 1 || n > MAX_BATCH || self.sparse.is_some() || self.stride > MEDIUM_BLOCK {
+        let sparser = self
+            .sparse
+            .as_ref()
+            .is_some_and(|sp| sp.density() < BATCH_SPARSE_BELOW);
+        if n <= 1 || n > MAX_BATCH || sparser || self.stride > MEDIUM_BLOCK {
             for (xk, yk) in x.chunks_exact(self.cols).zip(y.chunks_exact_mut(self.rows)) {
                 self.matvec(xk, yk);
             }

@@ -272,10 +272,21 @@ fn special_inputs() {
 #[test]
 fn batched_products_match_one_at_a_time_exactly() {
     for (seed, &(rows, cols)) in (1u32..).zip(SHAPES) {
-        let mut pruned = weights(rows, cols, seed);
-        sparse::prune_blocks(&mut pruned, rows, cols, 0.25);
-        for w in [weights(rows, cols, seed), pruned] {
+        // Dense, and block-sparse on either side of `BATCH_SPARSE_BELOW` (one input at a time
+        // with the sparse kernels; batched with the dense ones).
+        let pruned = |density| {
+            let mut w = weights(rows, cols, seed);
+            sparse::prune_blocks(&mut w, rows, cols, density);
+            w
+        };
+        let sparser = (BATCH_SPARSE_BELOW - 0.1).max(0.05);
+        let denser = (BATCH_SPARSE_BELOW + 0.05).min(sparse::MAX_DENSITY);
+        let mut sides = 0;
+        for w in [weights(rows, cols, seed), pruned(sparser), pruned(denser)] {
             let full = QuantMatrix::new(&w, rows, cols);
+            if let Some(d) = full.block_density() {
+                sides |= if d < BATCH_SPARSE_BELOW { 1 } else { 2 };
+            }
             for k in Kernel::available() {
                 let m = full.clone().with_kernel(k).unwrap();
                 for n in [1, 2, 5, MAX_BATCH, MAX_BATCH + 1] {
@@ -303,6 +314,12 @@ fn batched_products_match_one_at_a_time_exactly() {
                     }
                 }
             }
+        }
+        if rows * cols >= 128 * 64 && cols <= MAX_BLOCK {
+            assert_eq!(
+                sides, 3,
+                "{rows}x{cols}: both sides of BATCH_SPARSE_BELOW not reached"
+            );
         }
     }
 }
