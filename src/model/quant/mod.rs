@@ -41,7 +41,10 @@
 //! change), and prefetching the first matrices into L2 (`prefetcht1`) in six slices between
 //! the DSP stages of a hop, so that they would stream in while the DSP computes (conv1 and
 //! conv2: whole engine 0.0118-0.0122 -> 0.0121-0.0122 RTF; with the first GRU too 0.0126,
-//! with two 0.0137: no gain, then a loss). What the DSP costs the network is measured: timed
+//! with two 0.0137: no gain, then a loss), and the reverse, prefetching the DSP's own state
+//! (timeline, spectra, STFT and pitch-tracker buffers; `prefetcht1` of every line at the start
+//! of each hop, session 15: whole engine 0.0074 / 0.0079 RTF without, 0.0077 / 0.0077 with, in
+//! alternating runs: no gain). What the DSP costs the network is measured: timed
 //! alone, the network took 57-64 us per hop, 67-71 us right after a hop of the unity-gain
 //! engine, and 58-65 / 61-67 / 62-68 us after touching 32 / 64 / 128 KiB of other data (the
 //! engine's DSP state is 86 KB): the weights keep part of their L2 residency between frames
