@@ -509,3 +509,19 @@ def test_interpolation_mixes_one_lineage_and_refuses_two():
     b["feat_std"] = b["feat_std"] * 2.0
     with pytest.raises(SystemExit):
         interpolate.interpolate(a, b, 0.5)
+
+
+def test_int8_error_simulation_is_the_model_when_nothing_is_rounded():
+    import int8_error
+
+    m = tiny_model(3)
+    feats = torch.from_numpy(synthetic_rows(40, seed=5)[:, :NF])
+    g_ref, r_ref = m(feats[None].float())
+    state = {k: v.detach() for k, v in m.state_dict().items()}
+    g, r = int8_error.simulate(state, m.config, feats)
+    assert torch.allclose(g, g_ref[0].double(), atol=1e-5)
+    assert torch.allclose(r, r_ref[0].double(), atol=1e-5)
+    names = int8_error.matrix_names(m.config)
+    gq, rq = int8_error.simulate(state, m.config, feats, frozenset(names))
+    err = max((gq - g).abs().max().item(), (rq - r).abs().max().item())
+    assert 1e-6 < err < 0.1
