@@ -271,7 +271,7 @@ HYPER_DEFAULTS = dict(preset="small", dense=None, conv1=None, conv2=None, gru=No
                       val_every=None, val_seq=1000, val_max_frames=300_000,
                       gru_density=None, prune_start=None, prune_steps=2000, prune_every=20,
                       swa_start=None, swa_every=50, keep_highs=1.0,
-                      keep_highs_from=HIGH_BAND)
+                      keep_highs_from=HIGH_BAND, int8_aware=0)
 
 # Block-sparse GRUs: the block shape of the Rust int8 kernels (src/model/quant/sparse.rs).
 BLOCK_ROWS, BLOCK_COLS = 8, 4
@@ -281,6 +281,23 @@ def gru_matrices(model) -> list[torch.nn.Parameter]:
     """W_ih and W_hh of every GRU (trunk and both heads), the matrices --gru-density prunes."""
     return [p for name, p in model.named_parameters()
             if name.startswith("gru") and ".weight_" in name]
+
+
+def int8_matrices(model) -> list[torch.nn.Parameter]:
+    """The weights the Rust network runs in int8 (src/model/quant): the convolutions, every
+    GRU matrix and the two dense heads (not the first dense layer nor the presence output)."""
+    return [p for name, p in model.named_parameters()
+            if name in ("conv1.weight", "conv2.weight", "dense_g.weight", "dense_r.weight")
+            or (name.startswith("gru") and ".weight_" in name)]
+
+
+def int8_rounded(w: torch.Tensor) -> torch.Tensor:
+    """`w` with each output row rounded as the Rust loader does: s round(w / s), s = max |row| /
+    127 (a convolution's row: one output channel, all inputs and taps)."""
+    rows = w.reshape(w.shape[0], -1)
+    s = rows.abs().amax(1, keepdim=True) / 127
+    s = torch.where(s == 0, torch.ones_like(s), s)
+    return (torch.round(rows / s).clamp(-127, 127) * s).reshape(w.shape)
 
 
 def density_at(step: int, hp: dict) -> float:
@@ -345,6 +362,10 @@ def parse_args(argv=None):
     h.add_argument("--keep-highs", type=float,
                    help="weight of taking too much in the bands from 8 kHz up (1 = the paper's "
                         "loss; validation always uses 1)")
+    h.add_argument("--int8-aware", type=int, choices=(0, 1),
+                   help="1: forward and backward with the int8 matrices' weights rounded as the "
+                        "Rust loader rounds them, the update applied to the unrounded weights "
+                        "(straight-through); 0: plain float training (0)")
     h.add_argument("--keep-highs-from", type=int,
                    help="first band --keep-highs weighs (26: 6.6 kHz; 28: 8.9 kHz, above PESQ-WB)")
     r = p.add_argument_group("this session")
@@ -576,6 +597,11 @@ def main(argv=None) -> dict:
             for group in opt.param_groups:
                 group["lr"] = lr
             feats, g, r, care, p = to_tensors(sampler.batch(rng, hp["batch"]), f0, device)
+            masters = []
+            if hp.get("int8_aware"):
+                for w in int8_matrices(model):
+                    masters.append(w.data)
+                    w.data = int8_rounded(w.data)
             with autocast:
                 gl, rl, pl = forward(feats, return_logits=True, with_presence=True)
             gl, rl, pl = gl.float(), rl.float(), pl.float()
@@ -592,6 +618,10 @@ def main(argv=None) -> dict:
                     raise SystemExit("too many non-finite losses: check the features")
             else:
                 loss.backward()
+            # straight-through: the gradient at the rounded weights updates the unrounded ones
+            for w, m in zip(int8_matrices(model) if masters else [], masters):
+                w.data = m
+            if torch.isfinite(loss):
                 if hp["clip"]:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), hp["clip"])
                 opt.step()
