@@ -197,8 +197,9 @@ fn int8_output_signal_stays_close_to_f32() {
 
 /// On the trainer's reference frames, the int8 network stays within 0.015 of PyTorch's
 /// outputs (measured: 0.003 with the session-4 weights, 0.0108 with later ones, whose
-/// weight rows have a wider range, 0.0075 with the session-15 ones; f32 is within 1e-4: tests/model.rs). What int8 costs in quality
-/// is measured on the development set: the same PESQ-WB and DNSMOS as f32.
+/// weight rows have a wider range, 0.0075 with the session-15 ones; f32 is within 1e-4:
+/// tests/model.rs). What int8 costs in quality is measured on the development set: the same
+/// PESQ-WB and DNSMOS as f32.
 #[test]
 fn int8_matches_the_trainer_reference_to_int8_accuracy() {
     let mut net = embedded_network()

@@ -31,16 +31,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train import PnfFile  # noqa: E402
+from train import PnfFile, int8_rounded  # noqa: E402
 
 D = torch.float64
-
-
-def round_weights(w: torch.Tensor) -> torch.Tensor:
-    """Per-row int8 weights, back in float: s_i round(w_ij / s_i)."""
-    s = w.abs().amax(1, keepdim=True) / 127
-    s = torch.where(s == 0, torch.ones_like(s), s)
-    return torch.round(w / s).clamp(-127, 127) * s
 
 
 def round_input(x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +60,7 @@ def simulate(state: dict, config: dict, feats: torch.Tensor, rounded=frozenset()
         w = w.reshape(w.shape[0], -1)
         q = name in rounded
         if q and mode in ("both", "weights"):
-            w = round_weights(w)
+            w = int8_rounded(w)
         rx = q and mode in ("both", "inputs")
         return lambda x: w @ (round_input(x) if rx else x)
 

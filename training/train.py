@@ -362,12 +362,12 @@ def parse_args(argv=None):
     h.add_argument("--keep-highs", type=float,
                    help="weight of taking too much in the bands from 8 kHz up (1 = the paper's "
                         "loss; validation always uses 1)")
+    h.add_argument("--keep-highs-from", type=int,
+                   help="first band --keep-highs weighs (26: 6.6 kHz; 28: 8.9 kHz, above PESQ-WB)")
     h.add_argument("--int8-aware", type=int, choices=(0, 1),
                    help="1: forward and backward with the int8 matrices' weights rounded as the "
                         "Rust loader rounds them, the update applied to the unrounded weights "
                         "(straight-through); 0: plain float training (0)")
-    h.add_argument("--keep-highs-from", type=int,
-                   help="first band --keep-highs weighs (26: 6.6 kHz; 28: 8.9 kHz, above PESQ-WB)")
     r = p.add_argument_group("this session")
     r.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this")
     r.add_argument("--max-steps", type=int, default=None, help="stop at this total step count")
@@ -577,6 +577,8 @@ def main(argv=None) -> dict:
     # The training forward pass: eager or compiled (the compiled module shares the weights, so
     # checkpoints, masks and validation use `model` as before), under bf16 autocast or not.
     forward = torch.compile(model) if args.compile else model
+    # --int8-aware: the matrices each step swaps for their int8-rounded values
+    rounded = int8_matrices(model) if hp.get("int8_aware") else []
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.bf16)
     if args.bf16 or args.compile:
         log(f"forward pass: {'compiled' if args.compile else 'eager'}, "
@@ -597,11 +599,9 @@ def main(argv=None) -> dict:
             for group in opt.param_groups:
                 group["lr"] = lr
             feats, g, r, care, p = to_tensors(sampler.batch(rng, hp["batch"]), f0, device)
-            masters = []
-            if hp.get("int8_aware"):
-                for w in int8_matrices(model):
-                    masters.append(w.data)
-                    w.data = int8_rounded(w.data)
+            masters = [w.data for w in rounded]
+            for w in rounded:
+                w.data = int8_rounded(w.data)
             with autocast:
                 gl, rl, pl = forward(feats, return_logits=True, with_presence=True)
             gl, rl, pl = gl.float(), rl.float(), pl.float()
@@ -619,7 +619,7 @@ def main(argv=None) -> dict:
             else:
                 loss.backward()
             # straight-through: the gradient at the rounded weights updates the unrounded ones
-            for w, m in zip(int8_matrices(model) if masters else [], masters):
+            for w, m in zip(rounded, masters):
                 w.data = m
             if torch.isfinite(loss):
                 if hp["clip"]:
