@@ -242,6 +242,30 @@ def test_report_means_skip_nan_and_show_counts():
     assert "-10.0 (1)" in pn_report.overall_table(["a"], rows, {}, {"a": 480})
 
 
+# ------------------------------------------------------------------------------- example pauses
+
+def test_example_pauses_levels_and_a_weighting():
+    np = need("numpy")
+    need("soundfile")
+    need("matplotlib")
+    import example_pauses as ep
+    assert abs(ep.a_weight_power(np.array(1000.0)) - 1.0) < 1e-12
+    # IEC 61672: A(100 Hz) = -19.1 dB, A(10 kHz) = -2.5 dB
+    assert abs(10 * np.log10(ep.a_weight_power(np.array(100.0))) + 19.1) < 0.1
+    assert abs(10 * np.log10(ep.a_weight_power(np.array(10000.0))) + 2.5) < 0.1
+    freqs = np.arange(1025) * 48000 / 2048
+    rng = np.random.default_rng(3)
+    x = rng.random((1025, 50)) + 0.1
+    pauses = np.arange(50) % 2 == 0
+    y = x.copy()
+    y[freqs < 150] *= 0.01           # 20 dB off the hum range only
+    y[:, ~pauses] *= 1000.0          # what happens outside the pauses does not count
+    lv = ep.pause_levels(x, y, pauses, freqs)
+    assert abs(lv["0-150"] + 20.0) < 1e-9
+    assert abs(lv["150-1000"]) < 1e-9 and abs(lv["8000-24000"]) < 1e-9
+    assert -20.0 < lv["all"] < 0.0 and -20.0 < lv["A-weighted"] < lv["all"] + 20.0
+
+
 if __name__ == "__main__":
     passed = skipped = 0
     for name, fn in sorted((n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)):

@@ -90,12 +90,30 @@ fn read_example(name: &str) -> Vec<f32> {
     audio.to_mono()
 }
 
-/// Statistics of |a - b| over many values.
-#[derive(Default, Debug)]
+/// Width of one bin of [`AbsDiff`]'s histogram: percentiles are read to within it.
+const HIST_BIN: f32 = 1e-4;
+/// Bins of the histogram; differences from `HIST_BINS * HIST_BIN` (0.05) up share the last.
+const HIST_BINS: usize = 500;
+
+/// Statistics of |a - b| over many values: maximum, mean and a histogram for percentiles
+/// (fixed size, so adding allocates nothing).
+#[derive(Debug)]
 struct AbsDiff {
     max: f32,
     sum: f64,
     count: usize,
+    hist: [u32; HIST_BINS],
+}
+
+impl Default for AbsDiff {
+    fn default() -> Self {
+        Self {
+            max: 0.0,
+            sum: 0.0,
+            count: 0,
+            hist: [0; HIST_BINS],
+        }
+    }
 }
 
 impl AbsDiff {
@@ -105,11 +123,27 @@ impl AbsDiff {
             self.max = self.max.max(d);
             self.sum += f64::from(d);
             self.count += 1;
+            // NaN casts to bin 0 but has already made `max` NaN, which fails every bound.
+            self.hist[((d / HIST_BIN) as usize).min(HIST_BINS - 1)] += 1;
         }
     }
 
     fn mean(&self) -> f64 {
         self.sum / self.count.max(1) as f64
+    }
+
+    /// The upper edge of the bin holding the `p`-quantile (0 < p < 1): at least a fraction
+    /// `p` of the values lie at or below it, and it exceeds the true quantile by < `HIST_BIN`.
+    fn quantile(&self, p: f64) -> f32 {
+        let want = (p * self.count as f64).ceil() as u64;
+        let mut seen = 0u64;
+        for (i, &n) in self.hist.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= want {
+                return (i + 1) as f32 * HIST_BIN;
+            }
+        }
+        f32::INFINITY
     }
 }
 
@@ -133,12 +167,16 @@ impl GainEstimator for Twin {
 }
 
 /// The shipped network in f32 and int8 on the engine's features of `examples/noisy.wav`
-/// (11.7 s, 1175 frames of speech in pink noise and hum at 5 dB SNR): per-band gains g_b and
-/// strengths r_b within 0.015 of f32 at worst and 0.0015 on average. Measured with the
-/// session-15 weights: g_b max 0.0143, mean 0.0011; r_b max 0.0089, mean 0.0014 (session 11:
-/// 0.0120, 0.0010, 0.0070, 0.0013; the same with every kernel: they are bit-identical). The
-/// margin is thin: of the weight averages tried in session 15, one (0.5 x session 11 + 0.5 x
-/// d16) failed here (g_b max 0.0197) and was not shipped.
+/// (11.7 s, 1175 frames of speech in pink noise and hum at 5 dB SNR, 39,950 values each):
+/// gains g_b and strengths r_b within 0.015 of f32 at worst and 0.0015 on average, and g_b's
+/// 99.9th percentile within 0.012. Measured with the session-15 weights: g_b max 0.0143, 99.9th
+/// percentile 0.0082 (as the histogram reads it), mean 0.0011; r_b max 0.0089, mean 0.0014 (session 11: 0.0120, 0.0071,
+/// 0.0010, 0.0070, 0.0013; the same with every kernel: they are bit-identical). The worst
+/// single g_b is a lottery between neighbouring weights: across 11 networks of one lineage
+/// (sessions 11-16, `training/TRAINING.md` session 16) it ranged 0.0107-0.0197 while the mean
+/// (0.0010-0.0014), the 99.9th percentile (0.0071-0.0109, from the sorted values) and the development-set cost of int8
+/// (at most 0.001 PESQ-WB) hardly moved; one weight average (0.5 x session 11 + 0.5 x d16)
+/// failed here (max 0.0197) and was not shipped.
 #[test]
 fn int8_gains_stay_close_to_f32_on_real_audio() {
     let net = embedded_network().expect("embedded weights");
@@ -151,31 +189,35 @@ fn int8_gains_stay_close_to_f32_on_real_audio() {
     let mut engine = Denoiser::new(twin);
     engine.process_offline(&read_example("noisy.wav"));
     let t = engine.estimator();
+    let g999 = t.gain.quantile(0.999);
     println!(
-        "int8 vs f32 over {} frames ({:?} kernel): |g| max {:.5} mean {:.6}, |r| max {:.5} mean {:.6}",
+        "int8 vs f32 over {} frames ({:?} kernel): |g| max {:.5} p99.9 {:.4} mean {:.6}, |r| max {:.5} mean {:.6}",
         t.gain.count / NB_BANDS,
         t.int8.kernel(),
         t.gain.max,
+        g999,
         t.gain.mean(),
         t.strength.max,
         t.strength.mean()
     );
     assert!(t.gain.count > 1000 * NB_BANDS);
     assert!(
-        t.gain.max <= 0.015 && t.gain.mean() <= 0.0015,
-        "{:?}",
-        t.gain
+        t.gain.mean() <= 0.0015 && g999 <= 0.012 && t.gain.max <= 0.015,
+        "|g| mean {} p99.9 {g999} max {}",
+        t.gain.mean(),
+        t.gain.max
     );
     assert!(
         t.strength.max <= 0.015 && t.strength.mean() <= 0.0015,
-        "{:?}",
-        t.strength
+        "|r| mean {} max {}",
+        t.strength.mean(),
+        t.strength.max
     );
 }
 
 /// The denoised signal itself: the difference of the int8 and f32 engine outputs has at least
-/// 50 dB less energy than the output (measured: 52.4 dB with the session-15 weights, 53.2 with
-/// the session-11 ones).
+/// 50 dB less energy than the output (measured: 51.1 dB with the session-16 weights, 52.4 with
+/// the session-15 ones, 53.2 with the session-11 ones).
 #[test]
 fn int8_output_signal_stays_close_to_f32() {
     let x = read_example("noisy.wav");
@@ -197,7 +239,7 @@ fn int8_output_signal_stays_close_to_f32() {
 
 /// On the trainer's reference frames, the int8 network stays within 0.015 of PyTorch's
 /// outputs (measured: 0.003 with the session-4 weights, 0.0108 with later ones, whose
-/// weight rows have a wider range, 0.0075 with the session-15 ones; f32 is within 1e-4:
+/// weight rows have a wider range, 0.0075 with the session-15 ones, 0.0077 with the session-16 ones; f32 is within 1e-4:
 /// tests/model.rs). What int8 costs in quality is measured on the development set: the same
 /// PESQ-WB and DNSMOS as f32.
 #[test]
@@ -219,7 +261,32 @@ fn int8_matches_the_trainer_reference_to_int8_accuracy() {
         diff.max,
         diff.mean()
     );
-    assert!(diff.max <= 0.015, "{diff:?}");
+    assert!(diff.max <= 0.015, "max {} mean {}", diff.max, diff.mean());
+}
+
+/// The percentile the int8 bound reads: 400 differences 0.00005, 0.00015, ... (one per bin)
+/// have their median at the top of the 200th bin and their 99.9th percentile in the last
+/// value's bin; a difference past the histogram's range lands in its last bin.
+#[test]
+fn abs_diff_quantile_reads_the_histogram() {
+    let mut d = AbsDiff::default();
+    let a: Vec<f32> = (0..400).map(|i| (i as f32 + 0.5) * HIST_BIN).collect();
+    d.add(&a, &[0.0; 400]);
+    let close = |q: f32, want: f32| (q - want).abs() < 1e-7;
+    assert!(
+        close(d.quantile(0.5), 200.0 * HIST_BIN),
+        "{}",
+        d.quantile(0.5)
+    );
+    assert!(
+        close(d.quantile(0.999), 400.0 * HIST_BIN),
+        "{}",
+        d.quantile(0.999)
+    );
+    assert!(d.quantile(0.999) > d.max);
+    d.add(&[1.0], &[0.0]);
+    assert!(close(d.quantile(1.0), HIST_BINS as f32 * HIST_BIN));
+    assert_eq!(d.max, 1.0);
 }
 
 /// Int8 and back to f32 is exactly the f32 network again.
