@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402  (after the re-execution above)
 import soundfile as sf  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from spectrogram import N_FFT, PAUSE_DB, spectrogram  # noqa: E402
+from spectrogram import N_FFT, pause_frames, spectrogram  # noqa: E402
 
 RATE = 48000
 # Frequency ranges reported, in Hz, lower edge included, upper edge not (the Nyquist bin is only
@@ -76,9 +76,7 @@ def main():
     clean, _ = sf.read(ROOT / "examples/clean.wav", dtype="float64")
     noisy, _ = sf.read(ROOT / "examples/noisy.wav", dtype="float64")
     freqs = np.arange(N_FFT // 2 + 1) * RATE / N_FFT
-    clean_spec = spectrogram(clean)
-    frame_energy = clean_spec.sum(axis=0)
-    pauses = frame_energy < frame_energy.max() * 10 ** (-PAUSE_DB / 10)
+    pauses = pause_frames(spectrogram(clean))
     noisy_spec = spectrogram(noisy)
     share = noisy_spec[freqs < 150][:, pauses].sum() / noisy_spec[:, pauses].sum()
     print(f"{pauses.sum()} pause frames; {100 * share:.0f} % of the noisy pauses' energy is below 150 Hz")

@@ -53,6 +53,12 @@ def spectrogram(x):
     return (np.abs(np.fft.rfft(x[idx] * win, axis=1)) ** 2).T
 
 
+def pause_frames(clean_spec):
+    """Frames where the clean speech's energy is more than PAUSE_DB under its loudest frame."""
+    frame_energy = clean_spec.sum(axis=0)
+    return frame_energy < frame_energy.max() * 10 ** (-PAUSE_DB / 10)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=str(ROOT / "target/release/percepnet"))
@@ -71,8 +77,7 @@ def main():
     specs = [spectrogram(s) for s in signals]
     ref = specs[0].max()
 
-    frame_energy = specs[0].sum(axis=0)
-    pauses = frame_energy < frame_energy.max() * 10 ** (-PAUSE_DB / 10)
+    pauses = pause_frames(specs[0])
     noisy_pause = specs[1][:, pauses].sum()
 
     titles = ["clean speech (examples/clean.wav)", "noisy input (examples/noisy.wav: pink noise + 50 Hz hum, 5 dB SNR)",

@@ -169,14 +169,15 @@ impl GainEstimator for Twin {
 /// The shipped network in f32 and int8 on the engine's features of `examples/noisy.wav`
 /// (11.7 s, 1175 frames of speech in pink noise and hum at 5 dB SNR, 39,950 values each):
 /// gains g_b and strengths r_b within 0.015 of f32 at worst and 0.0015 on average, and g_b's
-/// 99.9th percentile within 0.012. Measured with the session-15 weights: g_b max 0.0143, 99.9th
-/// percentile 0.0082 (as the histogram reads it), mean 0.0011; r_b max 0.0089, mean 0.0014 (session 11: 0.0120, 0.0071,
-/// 0.0010, 0.0070, 0.0013; the same with every kernel: they are bit-identical). The worst
-/// single g_b is a lottery between neighbouring weights: across 11 networks of one lineage
-/// (sessions 11-16, `training/TRAINING.md` session 16) it ranged 0.0107-0.0197 while the mean
-/// (0.0010-0.0014), the 99.9th percentile (0.0071-0.0109, from the sorted values) and the development-set cost of int8
-/// (at most 0.001 PESQ-WB) hardly moved; one weight average (0.5 x session 11 + 0.5 x d16)
-/// failed here (max 0.0197) and was not shipped.
+/// 99.9th percentile within 0.012. Measured with the session-15 weights: g_b max 0.0143,
+/// 99.9th percentile 0.0082 (as the histogram reads it), mean 0.0011; r_b max 0.0089, mean
+/// 0.0014 (session 11: 0.0120, 0.0071, 0.0010, 0.0070, 0.0013; the same with every kernel:
+/// they are bit-identical). The worst single g_b is a lottery between neighbouring weights:
+/// across 11 networks of one lineage (sessions 11-16, `training/TRAINING.md` session 16) it
+/// ranged 0.0107-0.0197 while the mean (0.0010-0.0014), the 99.9th percentile (0.0071-0.0109,
+/// from the sorted values) and the development-set cost of int8 (at most 0.001 PESQ-WB)
+/// hardly moved; one weight average (0.5 x session 11 + 0.5 x d16) failed here (max 0.0197)
+/// and was not shipped.
 #[test]
 fn int8_gains_stay_close_to_f32_on_real_audio() {
     let net = embedded_network().expect("embedded weights");
@@ -216,8 +217,8 @@ fn int8_gains_stay_close_to_f32_on_real_audio() {
 }
 
 /// The denoised signal itself: the difference of the int8 and f32 engine outputs has at least
-/// 50 dB less energy than the output (measured: 51.1 dB with the session-16 weights, 52.4 with
-/// the session-15 ones, 53.2 with the session-11 ones).
+/// 50 dB less energy than the output (measured: 52.4 dB with the session-15 weights, 53.2 with
+/// the session-11 ones).
 #[test]
 fn int8_output_signal_stays_close_to_f32() {
     let x = read_example("noisy.wav");
@@ -239,7 +240,7 @@ fn int8_output_signal_stays_close_to_f32() {
 
 /// On the trainer's reference frames, the int8 network stays within 0.015 of PyTorch's
 /// outputs (measured: 0.003 with the session-4 weights, 0.0108 with later ones, whose
-/// weight rows have a wider range, 0.0075 with the session-15 ones, 0.0077 with the session-16 ones; f32 is within 1e-4:
+/// weight rows have a wider range, 0.0075 with the session-15 ones; f32 is within 1e-4:
 /// tests/model.rs). What int8 costs in quality is measured on the development set: the same
 /// PESQ-WB and DNSMOS as f32.
 #[test]
